@@ -1,0 +1,86 @@
+"""What the ranker knows about items besides their embeddings, as arrays indexed by item row.
+
+Catalogue records arrive on their own thread (the ``items`` topic tailer) and are queued; the
+pipeline applies them between batches, so the arrays are only ever written by one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from model.events import CatalogItem
+
+UNKNOWN_CATEGORY = -1
+
+
+class ItemStats:
+    """Time-decayed popularity, last-event time, category code and availability per item row."""
+
+    def __init__(self, capacity: int, popularity_half_life_s: float = 1800.0) -> None:
+        self.capacity = capacity
+        self.popularity = np.zeros(capacity, dtype=np.float64)
+        self.last_ts = np.zeros(capacity, dtype=np.int64)
+        self.category = np.full(capacity, UNKNOWN_CATEGORY, dtype=np.int32)
+        self.available = np.ones(capacity, dtype=bool)
+        self._decay_per_ms = math.log(2) / (popularity_half_life_s * 1000.0)
+        self._clock_ms = 0
+        self._categories: dict[str, int] = {}
+        #: Catalogue records, by item id, including items that have no row yet.
+        self.catalog: dict[str, CatalogItem] = {}
+        self.pending: deque[CatalogItem] = deque()
+
+    def category_code(self, name: str) -> int:
+        code = self._categories.get(name)
+        if code is None:
+            code = self._categories[name] = len(self._categories)
+        return code
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget evicted rows so their next owner starts clean."""
+        self.popularity[rows] = 0.0
+        self.last_ts[rows] = 0
+        self.category[rows] = UNKNOWN_CATEGORY
+        self.available[rows] = True
+
+    def observe(self, rows: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray) -> None:
+        """Decay every count to the newest event time, then add this batch's weights."""
+        newest = int(ts_ms.max(initial=self._clock_ms))
+        if newest > self._clock_ms:
+            if self._clock_ms:
+                self.popularity *= math.exp(-self._decay_per_ms * (newest - self._clock_ms))
+            self._clock_ms = newest
+        factors = np.exp(-self._decay_per_ms * (self._clock_ms - ts_ms))
+        np.add.at(self.popularity, rows, weights * factors)
+        np.maximum.at(self.last_ts, rows, ts_ms)
+
+    def set_categories(self, rows: np.ndarray, names: list[str | None]) -> None:
+        for row, name in zip(rows.tolist(), names, strict=True):
+            if name is not None:
+                self.category[row] = self.category_code(name)
+
+    def describe(self, item_ids: list[str], rows: np.ndarray) -> None:
+        """Copy catalogue facts onto rows just assigned to ``item_ids``."""
+        for item_id, row in zip(item_ids, rows.tolist(), strict=True):
+            rec = self.catalog.get(item_id)
+            if rec is not None:
+                self._apply(row, rec)
+
+    def _apply(self, row: int, rec: CatalogItem) -> None:
+        self.available[row] = rec.available
+        if rec.category is not None:
+            self.category[row] = self.category_code(rec.category)
+
+    def apply_catalog(self, row_of: dict[str, int]) -> int:
+        """Apply queued catalogue records; ``row_of`` maps item ids that have rows."""
+        n = 0
+        while self.pending:
+            rec = self.pending.popleft()
+            self.catalog[rec.item_id] = rec
+            row = row_of.get(rec.item_id)
+            if row is not None:
+                self._apply(row, rec)
+            n += 1
+        return n

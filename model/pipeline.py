@@ -1,0 +1,267 @@
+"""The feedback loop for one micro-batch, with no I/O: state -> learn -> retrieve -> rank.
+
+The Faust agent, the offline replay and the tests all drive this one class. A batch is handled
+in a fixed order so its result does not depend on how events were split into batches, except
+that hits are judged against the list shown before the batch began.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+
+from index import make_index
+from index.base import VectorIndex
+from index.refresh import IndexRefresher
+from model.base import RetrievalModel
+from model.events import EVENT_TYPES, Event
+from model.items import ItemStats
+from model.ranking import RankConfig, rank
+from model.state import StateLimits, UserState, apply_events, dump_state, load_state
+from model.twotower import EmbeddingModel, ModelConfig
+from model.vocab import IdMap
+
+log = logging.getLogger(__name__)
+
+#: Default learning weight per event type: purchase > cart > click > browse.
+DEFAULT_WEIGHTS: dict[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
+
+
+class ScoredItem(msgspec.Struct):
+    item_id: str
+    score: float
+
+
+class Recommendation(msgspec.Struct):
+    """One message of the ``recommendations`` topic."""
+
+    user_id: str
+    rec_id: str
+    items: list[ScoredItem]
+    model_version: int
+    trigger_event_id: str
+    event_ts: int
+    emitted_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    state: StateLimits = field(default_factory=StateLimits)
+    ranking: RankConfig = field(default_factory=RankConfig)
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    popularity_half_life_s: float = 1800.0
+    index_refresh_interval_s: float = 1.0
+    index_refresh_min_changes: int = 256
+
+    def __post_init__(self) -> None:
+        missing = set(EVENT_TYPES) - set(self.weights)
+        if missing:
+            raise ValueError(f"event weights missing for {sorted(missing)}")
+
+
+@dataclass(slots=True)
+class BatchResult:
+    states: dict[str, bytes]
+    recommendations: list[Recommendation]
+    counts: dict[str, int]
+    duplicates: int = 0
+    feedback: int = 0
+    hits: int = 0
+    rec_clicks: int = 0
+    loss: float | None = None
+    index_pushed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Owns the model, the id maps, the item statistics and the index of one worker."""
+
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        model: RetrievalModel,
+        index: VectorIndex,
+        users: IdMap | None = None,
+        items: IdMap | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.index = index
+        self.users = users or IdMap(cfg.model.user_capacity)
+        self.items = items or IdMap(cfg.model.item_capacity)
+        self.stats = ItemStats(cfg.model.item_capacity, cfg.popularity_half_life_s)
+        self.refresher = IndexRefresher(
+            model, index, cfg.index_refresh_interval_s, cfg.index_refresh_min_changes
+        )
+        self._weights = np.array([cfg.weights[t] for t in EVENT_TYPES], dtype=np.float32)
+        self._type_code = {t: i for i, t in enumerate(EVENT_TYPES)}
+
+    @classmethod
+    def build(
+        cls, cfg: PipelineConfig, device: str = "auto", index_kind: str = "auto"
+    ) -> Pipeline:
+        model = EmbeddingModel(cfg.model, device=device)
+        index = make_index(cfg.model.dim, kind=index_kind)
+        return cls(cfg, model, index)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Everything a restarted worker needs to resume learning where this one stopped."""
+        return {
+            "version": self.model.version,
+            "model": self.model.state_dict(),
+            "users": self.users.state(),
+            "items": self.items.state(),
+            "stats": {
+                "popularity": self.stats.popularity.copy(),
+                "last_ts": self.stats.last_ts.copy(),
+                "category": self.stats.category.copy(),
+                "available": self.stats.available.copy(),
+                "categories": dict(self.stats._categories),
+                "clock_ms": self.stats._clock_ms,
+            },
+        }
+
+    def restore(self, snap: Mapping) -> None:
+        self.model.load_state_dict(snap["model"])
+        self.users = IdMap.from_state(snap["users"])
+        self.items = IdMap.from_state(snap["items"])
+        st = snap["stats"]
+        self.stats.popularity[:] = st["popularity"]
+        self.stats.last_ts[:] = st["last_ts"]
+        self.stats.category[:] = st["category"]
+        self.stats.available[:] = st["available"]
+        self.stats._categories = dict(st["categories"])
+        self.stats._clock_ms = int(st["clock_ms"])
+        rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
+        self.refresher.full_rebuild(rows)
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    def _rows(self, idmap: IdMap, ids: Sequence[str], now: float, reset_model, reset_extra=None):
+        rows, evicted = idmap.rows_for(ids, now)
+        if len(evicted):
+            reset_model(evicted)
+            if reset_extra is not None:
+                reset_extra(evicted)
+        return rows
+
+    def _evict_items(self, rows: np.ndarray) -> None:
+        self.stats.reset(rows)
+        self.refresher.remove(rows)
+
+    def process(
+        self, events: Sequence[Event], states: Mapping[str, bytes | None], now_ms: int
+    ) -> BatchResult:
+        """Apply one batch of valid events; ``states`` holds the current state of their users."""
+        t0 = time.perf_counter()
+        self.stats.apply_catalog(self.items.row_map())
+        by_user: dict[str, list[Event]] = {}
+        for ev in events:
+            by_user.setdefault(ev.user_id, []).append(ev)
+
+        counts = dict.fromkeys(EVENT_TYPES, 0)
+        result = BatchResult(states={}, recommendations=[], counts=counts)
+        accepted: list[Event] = []
+        histories: list[list[str]] = []
+        user_states: dict[str, UserState] = {}
+        triggers: list[tuple[str, Event]] = []
+        limits = self.cfg.state
+        for user, evs in by_user.items():
+            st = load_state(states.get(user))
+            before = list(st.recent)
+            out = apply_events(st, evs, limits)
+            user_states[user] = st
+            result.duplicates += out.duplicates
+            result.feedback += out.feedback
+            result.hits += out.hits
+            result.rec_clicks += out.rec_clicks
+            history = before
+            for ev in out.accepted:
+                counts[ev.event_type or "browse"] += 1
+                accepted.append(ev)
+                histories.append(history)
+                history = [ev.item_id, *(x for x in history if x != ev.item_id)][
+                    : limits.history_len
+                ]
+            if out.trigger is not None:
+                triggers.append((user, out.trigger))
+        t1 = time.perf_counter()
+
+        if accepted:
+            result.loss = self._learn(accepted, histories, time.time())
+        t2 = time.perf_counter()
+        result.index_pushed = self.refresher.maybe_refresh(time.monotonic())
+        t3 = time.perf_counter()
+        if triggers:
+            result.recommendations = self._recommend(triggers, user_states, now_ms)
+        t4 = time.perf_counter()
+        result.states = {u: dump_state(st) for u, st in user_states.items()}
+        result.timings = {"state": t1 - t0, "learn": t2 - t1, "index": t3 - t2, "rank": t4 - t3}
+        return result
+
+    def _history_rows(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
+        h = self.cfg.model.history_len
+        out = np.full((len(histories), h), -1, dtype=np.int64)
+        flat = [x for hist in histories for x in hist[:h]]
+        if flat:
+            rows = self.items.get_rows(flat)
+            i = 0
+            for b, hist in enumerate(histories):
+                n = min(len(hist), h)
+                out[b, :n] = rows[i : i + n]
+                i += n
+        return out
+
+    def _learn(self, events: list[Event], histories: list[list[str]], now: float) -> float:
+        user_rows = self._rows(self.users, [e.user_id for e in events], now, self.model.reset_users)
+        item_ids = [e.item_id for e in events]
+        item_rows = self._rows(self.items, item_ids, now, self.model.reset_items, self._evict_items)
+        self.stats.describe(item_ids, item_rows)
+        self.stats.set_categories(item_rows, [e.category for e in events])
+        codes = np.fromiter(
+            (self._type_code[e.event_type or "browse"] for e in events), np.int64, len(events)
+        )
+        weights = self._weights[codes]
+        ts = np.fromiter((e.ts for e in events), np.int64, len(events))
+        self.stats.observe(item_rows, weights.astype(np.float64), ts)
+        return self.model.learn_many(user_rows, item_rows, weights, self._history_rows(histories))
+
+    def _recommend(
+        self, triggers: list[tuple[str, Event]], states: Mapping[str, UserState], now_ms: int
+    ) -> list[Recommendation]:
+        cfg = self.cfg.ranking
+        users = [u for u, _ in triggers]
+        user_rows = self.users.get_rows(users)
+        hist = self._history_rows([states[u].recent for u in users])
+        vecs = self.model.user_vectors(user_rows, hist)
+        k = min(cfg.candidates, max(len(self.index), 1))
+        cand, scores = self.index.search(vecs, k)
+        excluded = [set(self.items.get_rows(states[u].purchased).tolist()) - {-1} for u in users]
+        ranked = rank(cand, scores, excluded, self.stats, cfg, now_ms)
+        version = self.model.version
+        emitted = int(time.time() * 1000)
+        recs = []
+        for (user, trigger), chosen in zip(triggers, ranked, strict=True):
+            ids = self.items.ids_for(np.fromiter((r for r, _ in chosen), np.int64, len(chosen)))
+            items = [
+                ScoredItem(item_id, round(float(s), 6))
+                for item_id, (_, s) in zip(ids, chosen, strict=True)
+                if item_id is not None
+            ]
+            rec_id = f"{trigger.event_id}-r"
+            st = states[user]
+            st.last_rec_id = rec_id
+            st.last_rec_items = [it.item_id for it in items]
+            st.last_rec_ts = trigger.ts
+            recs.append(
+                Recommendation(user, rec_id, items, version, trigger.event_id, trigger.ts, emitted)
+            )
+        return recs

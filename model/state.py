@@ -1,0 +1,114 @@
+"""Per-user state: what the stream remembers about each user between events.
+
+The state is a small msgspec struct serialised to bytes, so the adapter can keep it in a
+changelog-backed table without knowing its shape. All lists are bounded and most recent first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from model.events import EVENT_TYPES, Event
+
+_TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
+
+
+class UserState(msgspec.Struct, omit_defaults=True):
+    recent: list[str] = []
+    purchased: list[str] = []
+    #: Recently seen event ids: the deduplication window.
+    event_ids: list[str] = []
+    last_rec_id: str = ""
+    last_rec_items: list[str] = []
+    last_rec_ts: int = 0
+    counts: list[int] = msgspec.field(default_factory=lambda: [0, 0, 0, 0])
+    last_seen: int = 0
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(UserState)
+
+
+def load_state(raw: bytes | None) -> UserState:
+    return UserState() if raw is None else _decoder.decode(raw)
+
+
+def dump_state(state: UserState) -> bytes:
+    return _encoder.encode(state)
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimits:
+    history_len: int = 20
+    purchased_len: int = 100
+    dedupe_window: int = 64
+    #: A browse triggers a recommendation only if the last one is at least this old.
+    browse_rec_interval_ms: int = 30_000
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying a user's events produced."""
+
+    accepted: list[Event] = field(default_factory=list)
+    duplicates: int = 0
+    #: Feedback events (click/cart/purchase) and how many hit the last recommendation list.
+    feedback: int = 0
+    hits: int = 0
+    #: Clicks attributed to the last recommendation list through ``rec_id``.
+    rec_clicks: int = 0
+    trigger: Event | None = None
+
+
+def _push(items: list[str], value: str, limit: int) -> list[str]:
+    if items and items[0] == value:
+        return items
+    items = [value, *(x for x in items if x != value)]
+    return items[:limit]
+
+
+def apply_events(
+    state: UserState, events: Sequence[Event], limits: StateLimits
+) -> Outcome:
+    """Fold ``events`` (one user's, in order) into ``state`` in place.
+
+    Duplicates (event ids inside the window) are skipped. The trigger is the last event that
+    should produce a recommendation: any click, cart or purchase, or a browse when the previous
+    recommendation is older than ``browse_rec_interval_ms``.
+    """
+    out = Outcome()
+    seen = set(state.event_ids)
+    last_rec_ts = state.last_rec_ts
+    last_rec = set(state.last_rec_items)
+    for ev in events:
+        if ev.event_id in seen:
+            out.duplicates += 1
+            continue
+        seen.add(ev.event_id)
+        state.event_ids = _push(state.event_ids, ev.event_id, limits.dedupe_window)
+        kind = ev.event_type or "browse"
+        state.counts[_TYPE_INDEX[kind]] += 1
+        state.last_seen = max(state.last_seen, ev.ts)
+        state.recent = _push(state.recent, ev.item_id, limits.history_len)
+        if kind == "purchase":
+            state.purchased = _push(state.purchased, ev.item_id, limits.purchased_len)
+        if kind != "browse":
+            out.feedback += 1
+            if ev.item_id in last_rec:
+                out.hits += 1
+            if kind == "click" and ev.rec_id and ev.rec_id == state.last_rec_id:
+                out.rec_clicks += 1
+            out.trigger = ev
+            last_rec_ts = ev.ts
+        elif ev.ts - last_rec_ts >= limits.browse_rec_interval_ms:
+            out.trigger = ev
+            last_rec_ts = ev.ts
+        out.accepted.append(ev)
+    return out
+
+
+def is_expired(state: UserState, now_ms: int, ttl_ms: int) -> bool:
+    return now_ms - state.last_seen > ttl_ms

@@ -1,0 +1,174 @@
+"""``feedrec bench``: throughput and latency of the worker against the raw-client ceiling.
+
+All three figures come from one run on one broker:
+
+(a) full pipeline: N simulated events are published first, then one worker (every stage on)
+    consumes them; events/s from its first processed event to its last;
+(b) latency: the simulator publishes at a fixed rate while the worker runs; for every
+    recommendation, the time from its triggering event's ``ts`` to its arrival at a consumer;
+(c) ceiling: a bare confluent-kafka loop consumes the same N events, decodes and validates
+    them with the same decoder, and produces one message per event, with no Faust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+import numpy as np
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from model.events import Record, decode_batch
+from streams.demo import cluster, worker_process
+from streams.kafka import EVENT_TOPICS, ITEMS_TOPIC, ensure_topics, make_producer, send
+from streams.metrics import scrape
+from streams.producers import RecommendationReader
+from streams.settings import Settings
+from streams.simulator import SimConfig, Shop, run_simulation
+
+RAW_OUT_TOPIC = "bench.raw-out"
+
+
+def publish_events(bootstrap: str, n: int, seed: int = 0) -> float:
+    """Publish ``n`` simulated events as fast as possible; returns events/s of the producer."""
+    shop = Shop(SimConfig(seed=seed))
+    producer = make_producer(bootstrap)
+    for item in shop.catalogue():
+        send(producer, ITEMS_TOPIC, item["item_id"].encode(), msgspec.json.encode(item))
+    encode = msgspec.json.encode
+    t0 = time.perf_counter()
+    sent = 0
+    now_ms = int(time.time() * 1000)
+    while sent < n:
+        for topic, ev in shop.next_events(now_ms + sent // 10, min(5000, n - sent)):
+            send(producer, topic, ev["user_id"].encode(), encode(ev))
+            sent += 1
+        producer.poll(0)
+    producer.flush(60)
+    return n / (time.perf_counter() - t0)
+
+
+def raw_ceiling(bootstrap: str, n: int, timeout: float = 300.0) -> float:
+    """Consume, validate and re-produce ``n`` events with bare confluent-kafka; events/s."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024})
+    parts = []
+    for topic in EVENT_TOPICS:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
+    consumer.assign(parts)
+    producer = make_producer(bootstrap)
+    done = 0
+    t0 = None
+    deadline = time.monotonic() + timeout
+    while done < n and time.monotonic() < deadline:
+        msgs = consumer.consume(5000, 0.5)
+        if not msgs:
+            continue
+        if t0 is None:
+            t0 = time.perf_counter()
+        records = [Record(m.topic(), m.partition(), m.offset(), m.value()) for m in msgs
+                   if m.error() is None]
+        events, _ = decode_batch(records, int(time.time() * 1000))
+        for ev in events:
+            send(producer, RAW_OUT_TOPIC, ev.user_id.encode(), msgspec.json.encode(ev))
+        producer.poll(0)
+        done += len(records)
+    producer.flush(60)
+    consumer.close()
+    if t0 is None:
+        raise RuntimeError("raw consumer read nothing")
+    return done / (time.perf_counter() - t0)
+
+
+def _processed(url: str) -> float:
+    s = scrape(url)
+    return s.events + s.invalid
+
+
+def pipeline_throughput(url: str, n: int, timeout: float = 600.0) -> float:
+    """Events/s of a worker working through ``n`` waiting events, first to last."""
+    deadline = time.monotonic() + timeout
+    while _processed(url) == 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("worker processed nothing")
+        time.sleep(0.05)
+    t0 = time.perf_counter()
+    start = _processed(url)
+    while (done := _processed(url)) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker processed only {done:.0f} of {n} events")
+        time.sleep(0.1)
+    return (done - start) / (time.perf_counter() - t0)
+
+
+def latency_run(settings: Settings, rate: float, seconds: float) -> dict[str, float]:
+    """End-to-end latency at a fixed event rate, seen by a consumer of the output topic."""
+    reader = RecommendationReader(settings.bootstrap_servers)
+    producer = make_producer(settings.bootstrap_servers)
+    lat: list[float] = []
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.is_set():
+            for rec in reader.poll(0.2):
+                lat.append(time.time() * 1000 - rec["event_ts"])
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+
+    def produce(topic: str, key: bytes, value: bytes) -> None:
+        send(producer, topic, key, value)
+        producer.poll(0)
+
+    sent = run_simulation(produce, rate=rate, duration_s=seconds, config=SimConfig(seed=1))
+    producer.flush(30)
+    time.sleep(2.0)
+    stop.set()
+    collector.join()
+    reader.close()
+    if not lat:
+        raise RuntimeError("no recommendation arrived during the latency run")
+    arr = np.asarray(lat)
+    return {"events_sent": sent, "rate": sent / seconds, "recommendations": len(arr),
+            "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
+            "max_ms": float(arr.max())}
+
+
+def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: float = 30.0,
+              output: str | None = None) -> int:
+    work = Path(tempfile.mkdtemp(prefix="feedrec-bench-"))
+    results: dict[str, object] = {"events": events, "cpus": os.cpu_count()}
+    with cluster(work) as bootstrap:
+        settings = Settings.from_env(env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+        ensure_topics(bootstrap, settings.partitions, [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC,
+                                                       "recommendations", "events.dlq"])
+        print(f"publishing {events} simulated events to {bootstrap} ...", flush=True)
+        results["producer_events_per_s"] = publish_events(bootstrap, events)
+        print("(c) raw confluent-kafka consume-validate-produce ...", flush=True)
+        results["raw_events_per_s"] = raw_ceiling(bootstrap, events)
+        print("(a) full pipeline, one worker ...", flush=True)
+        with worker_process(bootstrap, work, f"feedrec-bench-{uuid.uuid4().hex[:8]}") as (_, url):
+            results["pipeline_events_per_s"] = pipeline_throughput(url, events)
+            print(f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...",
+                  flush=True)
+            results["latency"] = latency_run(settings, latency_rate, latency_s)
+    a = float(results["pipeline_events_per_s"])  # type: ignore[arg-type]
+    c = float(results["raw_events_per_s"])  # type: ignore[arg-type]
+    lat = results["latency"]
+    results["ratio_a_over_c"] = a / c
+    print("\nfeedrec bench")
+    print(f"  (a) full pipeline, one worker      {a:10,.0f} events/s")
+    print(f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "  # type: ignore[index]
+          f"p99 {lat['p99_ms']:.0f} ms")  # type: ignore[index]
+    print(f"  (c) raw confluent-kafka ceiling    {c:10,.0f} events/s")
+    print(f"  ratio (a)/(c)                      {a / c:10.3f}")
+    if output:
+        Path(output).write_text(json.dumps(results, indent=2))
+    return 0

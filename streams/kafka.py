@@ -1,0 +1,114 @@
+"""Thin confluent-kafka helpers shared by the worker, the producers and the tests."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from model.events import TOPIC_TYPES
+
+log = logging.getLogger(__name__)
+
+EVENT_TOPICS: tuple[str, ...] = tuple(TOPIC_TYPES)
+ITEMS_TOPIC = "items"
+RECS_TOPIC = "recommendations"
+DLQ_TOPIC = "events.dlq"
+ALL_TOPICS: tuple[str, ...] = (*EVENT_TOPICS, ITEMS_TOPIC, RECS_TOPIC, DLQ_TOPIC)
+
+#: Keys must land where Faust's (Java-compatible) partitioner puts them, so the state table's
+#: changelog partitions line up with the event partitions.
+PARTITIONER = "murmur2_random"
+
+
+def make_producer(bootstrap: str, **extra: object) -> Producer:
+    conf: dict[str, object] = {
+        "bootstrap.servers": bootstrap,
+        "partitioner": PARTITIONER,
+        "linger.ms": 5,
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": 500000,
+        "message.max.bytes": 2 * 1024 * 1024,
+        "enable.idempotence": False,
+    }
+    conf.update(extra)
+    return Producer(conf)
+
+
+def send(producer: Producer, topic: str, key: bytes | None, value: bytes) -> None:
+    """Produce, waiting for queue space instead of failing when the local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=2)
+            return
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: start one "
+                    "(`feedrec broker`) or set KAFKA_BOOTSTRAP_SERVERS"
+                ) from exc
+
+
+def ensure_topics(bootstrap: str, partitions: int, topics: Iterable[str] = ALL_TOPICS) -> None:
+    """Create missing topics; the catalogue topic is compacted."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = admin.list_topics(timeout=10).topics
+    new = []
+    for name in topics:
+        if name in existing:
+            have = len(existing[name].partitions)
+            if name in EVENT_TOPICS and have != partitions:
+                log.warning("topic %s has %d partitions, expected %d", name, have, partitions)
+            continue
+        config = {"cleanup.policy": "compact"} if name == ITEMS_TOPIC else {}
+        new.append(NewTopic(name, num_partitions=partitions, replication_factor=1, config=config))
+    if not new:
+        return
+    for name, fut in admin.create_topics(new).items():
+        try:
+            fut.result()
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+        log.info("created topic %s", name)
+
+
+def latest_values(bootstrap: str, topic: str, timeout: float = 10.0) -> list[bytes]:
+    """The last message of every partition of ``topic`` (for resuming monotonic counters)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-tail",
+                         "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        wanted = []
+        for p in meta.partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if high > 0:
+                wanted.append(TopicPartition(topic, p, high - 1))
+        if not wanted:
+            return []
+        consumer.assign(wanted)
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < len(wanted) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None and msg.value() is not None:
+                out.append(msg.value())
+        return out
+    finally:
+        consumer.close()

@@ -1,0 +1,251 @@
+"""The worker's settings: one frozen object, read from the environment in this one place.
+
+Each field names its environment variable and default in ``SETTINGS`` below, which is also the
+source of the README's settings table (``feedrec settings`` prints it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.events import EVENT_TYPES, ValidationLimits
+from model.pipeline import PipelineConfig
+from model.ranking import RankConfig
+from model.state import StateLimits
+from model.twotower import ModelConfig
+from model.exceptions import ConfigError
+
+DEFAULT_BOOTSTRAP = "localhost:9092"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _weights(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in EVENT_TYPES:
+            raise ValueError(f"expected TYPE=WEIGHT pairs with TYPE in {', '.join(EVENT_TYPES)}")
+        out[name] = float(value)
+    missing = set(EVENT_TYPES) - set(out)
+    if missing:
+        raise ValueError(f"missing weights for {', '.join(sorted(missing))}")
+    return out
+
+
+def _bootstrap(text: str) -> str:
+    for server in text.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("expected host:port[,host:port...]")
+    return text
+
+
+#: field name -> how to read it. Order is the order of the README table.
+SETTINGS: dict[str, Setting] = {
+    "bootstrap_servers": Setting("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP,
+                                 "Kafka bootstrap servers.", _bootstrap),
+    "app_id": Setting("FEEDREC_APP_ID", "feedrec",
+                      "Consumer group and prefix of the worker's internal topics."),
+    "partitions": Setting("FEEDREC_PARTITIONS", "4",
+                          "Partitions of every topic created on start.", _positive_int),
+    "data_dir": Setting("FEEDREC_DATA_DIR", ".feedrec",
+                        "Checkpoints and worker files.", Path),
+    "metrics_port": Setting("FEEDREC_METRICS_PORT", "9400",
+                            "Port of the Prometheus /metrics endpoint (0 = off).",
+                            _non_negative_int),
+    "batch_size": Setting("FEEDREC_BATCH_SIZE", "1000",
+                          "Most events per micro-batch.", _positive_int),
+    "batch_within_s": Setting("FEEDREC_BATCH_WITHIN_S", "0.05",
+                              "Longest wait to fill a micro-batch.", _positive_float),
+    "device": Setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda")),
+    "index_kind": Setting("FEEDREC_INDEX", "auto", "Nearest-neighbour index.",
+                          _choice("auto", "faiss", "exact")),
+    "dim": Setting("FEEDREC_DIM", "32", "Embedding size.", _positive_int),
+    "user_capacity": Setting("FEEDREC_USER_CAPACITY", "200000",
+                             "Users with an embedding; least recently seen are evicted.",
+                             _positive_int),
+    "item_capacity": Setting("FEEDREC_ITEM_CAPACITY", "200000",
+                             "Items with an embedding; least recently seen are evicted.",
+                             _positive_int),
+    "learning_rate": Setting("FEEDREC_LEARNING_RATE", "0.05", "Optimizer step size.",
+                             _positive_float),
+    "negatives": Setting("FEEDREC_NEGATIVES", "64", "Sampled negatives per batch.",
+                         _positive_int),
+    "event_weights": Setting("FEEDREC_EVENT_WEIGHTS", "browse=0.25,click=1,cart=2,purchase=4",
+                             "Learning weight per event type.", _weights),
+    "top_n": Setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int),
+    "candidates": Setting("FEEDREC_CANDIDATES", "100", "Index candidates per user before ranking.",
+                          _positive_int),
+    "max_per_category": Setting("FEEDREC_MAX_PER_CATEGORY", "3",
+                                "Diversity cap per category in one list (0 = none).",
+                                _non_negative_int),
+    "browse_rec_interval_s": Setting("FEEDREC_BROWSE_REC_INTERVAL_S", "30",
+                                     "A browse triggers a recommendation at most this often "
+                                     "per user.", float),
+    "history_len": Setting("FEEDREC_HISTORY_LEN", "20", "Recent items kept per user.",
+                           _positive_int),
+    "user_ttl_s": Setting("FEEDREC_USER_TTL_S", "86400",
+                          "Users idle this long are dropped from the state table.",
+                          _positive_float),
+    "checkpoint_interval_s": Setting("FEEDREC_CHECKPOINT_INTERVAL_S", "30",
+                                     "Seconds between model checkpoints.", _positive_float),
+    "index_refresh_s": Setting("FEEDREC_INDEX_REFRESH_S", "1.0",
+                               "Longest time before changed embeddings reach the index.",
+                               _positive_float),
+    "index_min_changes": Setting("FEEDREC_INDEX_MIN_CHANGES", "256",
+                                 "Changed items that trigger an earlier index refresh.",
+                                 _positive_int),
+    "max_payload_bytes": Setting("FEEDREC_MAX_PAYLOAD_BYTES", "65536",
+                                 "Larger events go to the dead-letter topic.", _positive_int),
+    "max_event_age_s": Setting("FEEDREC_MAX_EVENT_AGE_S", "2592000",
+                               "Older event timestamps are refused.", _positive_float),
+    "max_event_future_s": Setting("FEEDREC_MAX_EVENT_FUTURE_S", "300",
+                                  "Timestamps further ahead are refused.", _positive_float),
+    "hit_rate_window": Setting("FEEDREC_HIT_RATE_WINDOW", "1000",
+                               "Feedback events in the online hit-rate window.", _positive_int),
+    "session_timeout_s": Setting("FEEDREC_SESSION_TIMEOUT_S", "10",
+                                 "Consumer group session timeout.", _positive_float),
+    "seed": Setting("FEEDREC_SEED", "0", "Random seed of the model.", int),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    app_id: str
+    partitions: int
+    data_dir: Path
+    metrics_port: int
+    batch_size: int
+    batch_within_s: float
+    device: str
+    index_kind: str
+    dim: int
+    user_capacity: int
+    item_capacity: int
+    learning_rate: float
+    negatives: int
+    event_weights: dict[str, float]
+    top_n: int
+    candidates: int
+    max_per_category: int
+    browse_rec_interval_s: float
+    history_len: int
+    user_ttl_s: float
+    checkpoint_interval_s: float
+    index_refresh_s: float
+    index_min_changes: int
+    max_payload_bytes: int
+    max_event_age_s: float
+    max_event_future_s: float
+    hit_rate_window: int
+    session_timeout_s: float
+    seed: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting; a bad value fails here, naming the variable and what it needs."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, spec in SETTINGS.items():
+            if name in overrides:
+                values[name] = overrides[name]
+                continue
+            text = env.get(spec.env, spec.default)
+            try:
+                values[name] = spec.parse(text)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{spec.env}={text!r} is invalid: {exc}. {spec.help} Default: {spec.default!r}."
+                ) from None
+        if values["candidates"] < values["top_n"]:
+            raise ConfigError(
+                f"FEEDREC_CANDIDATES ({values['candidates']}) must be >= FEEDREC_TOP_N "
+                f"({values['top_n']})."
+            )
+        return cls(**values)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(
+            model=ModelConfig(
+                dim=self.dim,
+                user_capacity=self.user_capacity,
+                item_capacity=self.item_capacity,
+                history_len=self.history_len,
+                negatives=self.negatives,
+                lr=self.learning_rate,
+                seed=self.seed,
+            ),
+            state=StateLimits(
+                history_len=self.history_len,
+                browse_rec_interval_ms=int(self.browse_rec_interval_s * 1000),
+            ),
+            ranking=RankConfig(
+                top_n=self.top_n,
+                candidates=self.candidates,
+                max_per_category=self.max_per_category,
+            ),
+            weights=self.event_weights,
+            index_refresh_interval_s=self.index_refresh_s,
+            index_refresh_min_changes=self.index_min_changes,
+        )
+
+    def validation_limits(self) -> ValidationLimits:
+        return ValidationLimits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_age_ms=int(self.max_event_age_s * 1000),
+            max_future_ms=int(self.max_event_future_s * 1000),
+        )
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (kept in the README)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for spec in SETTINGS.values():
+        lines.append(f"| `{spec.env}` | `{spec.default}` | {spec.help} |")
+    return "\n".join(lines)

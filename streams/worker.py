@@ -1,0 +1,298 @@
+"""The Faust worker: agents that move data between Kafka and the pure pipeline.
+
+One agent consumes all four event topics in micro-batches (``take_events``), keeps per-user state
+in a changelog-backed table, hands the batch to :class:`model.pipeline.Pipeline` on a thread, and
+produces recommendations and dead letters with a confluent-kafka producer. Timers checkpoint the
+model and expire idle users; a thread tails the compacted catalogue topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client import CollectorRegistry, start_http_server
+
+from model.checkpoint import load_latest, save_checkpoint
+from model.events import Record, Rejection, decode_batch, decode_catalog_item
+from model.pipeline import BatchResult, Pipeline
+from model.state import is_expired, load_state
+from streams.kafka import (
+    DLQ_TOPIC,
+    EVENT_TOPICS,
+    ITEMS_TOPIC,
+    RECS_TOPIC,
+    ensure_topics,
+    latest_values,
+    make_producer,
+    send,
+    wait_for_broker,
+)
+from streams.metrics import HitWindow, Metrics
+from streams.settings import Settings
+
+log = logging.getLogger("feedrec.worker")
+
+_encode = msgspec.json.encode
+
+
+class _VersionOnly(msgspec.Struct):
+    model_version: int = 0
+
+
+class CatalogTailer(threading.Thread):
+    """Reads the compacted ``items`` topic from the start, in every worker, for as long as it runs."""
+
+    def __init__(self, bootstrap: str, pipeline: Pipeline) -> None:
+        super().__init__(name="feedrec-catalog", daemon=True)
+        self._bootstrap = bootstrap
+        self._pipeline = pipeline
+        self._stop = threading.Event()
+        self.records = 0
+
+    def run(self) -> None:
+        consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": "feedrec-catalog",
+                             "enable.auto.commit": False})
+        try:
+            meta = consumer.list_topics(ITEMS_TOPIC, timeout=10).topics[ITEMS_TOPIC]
+            consumer.assign(
+                [TopicPartition(ITEMS_TOPIC, p, OFFSET_BEGINNING) for p in meta.partitions]
+            )
+            while not self._stop.is_set():
+                for msg in consumer.consume(1000, 0.5):
+                    if msg.error() is not None or msg.value() is None:
+                        continue
+                    item = decode_catalog_item(msg.value())
+                    if item is not None:
+                        self._pipeline.stats.pending.append(item)
+                        self.records += 1
+        except Exception:
+            log.exception("catalogue tailer stopped")
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Runtime:
+    """Everything the agents share; built once per worker process."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics.create(self.registry)
+        self.limits = settings.validation_limits()
+        self.pipeline = Pipeline.build(
+            settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
+        )
+        self.hit_window = HitWindow(settings.hit_rate_window)
+        self.lock = asyncio.Lock()
+        self.producer = make_producer(settings.bootstrap_servers)
+        self.tailer: CatalogTailer | None = None
+        self._last_checkpoint_version = -1
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create topics, restore the latest checkpoint and keep model versions monotonic."""
+        s = self.settings
+        wait_for_broker(s.bootstrap_servers)
+        ensure_topics(s.bootstrap_servers, s.partitions)
+        snap = load_latest(s.checkpoint_dir)
+        if snap is not None:
+            self.pipeline.restore(snap)
+            log.info("resumed from checkpoint at model version %d", self.pipeline.model.version)
+        emitted = [
+            msgspec.json.decode(v, type=_VersionOnly).model_version
+            for v in latest_values(s.bootstrap_servers, RECS_TOPIC)
+            if v.startswith(b"{")
+        ]
+        floor = max(emitted, default=0)
+        if floor > self.pipeline.model.version:
+            log.info("model version %d raised to %d, the highest already emitted",
+                     self.pipeline.model.version, floor)
+            self.pipeline.model.version = floor
+        self._last_checkpoint_version = self.pipeline.model.version
+        self.metrics.model_version.set(self.pipeline.model.version)
+        self.tailer = CatalogTailer(s.bootstrap_servers, self.pipeline)
+        self.tailer.start()
+        if s.metrics_port:
+            start_http_server(s.metrics_port, registry=self.registry)
+            log.info("metrics on http://localhost:%d/metrics", s.metrics_port)
+
+    async def checkpoint(self) -> None:
+        if self.pipeline.model.version == self._last_checkpoint_version:
+            return
+        t0 = time.perf_counter()
+        async with self.lock:
+            snap = self.pipeline.snapshot()
+        await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
+        self._last_checkpoint_version = snap["version"]
+        self.metrics.checkpoint_seconds.set(time.perf_counter() - t0)
+
+    async def shutdown(self) -> None:
+        if self.tailer is not None:
+            self.tailer.stop()
+        await self.checkpoint()
+        await asyncio.to_thread(self.producer.flush, 10)
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def _dead_letter(self, rejected: Sequence[Rejection], keys: dict[tuple[str, int, int], Any]):
+        for rej in rejected:
+            rec = rej.record
+            headers = [
+                ("feedrec.reason", rej.reason.encode()),
+                ("feedrec.detail", rej.detail[:1000].encode()),
+                ("feedrec.topic", rec.topic.encode()),
+                ("feedrec.partition", str(rec.partition).encode()),
+                ("feedrec.offset", str(rec.offset).encode()),
+            ]
+            key = keys.get((rec.topic, rec.partition, rec.offset))
+            while True:
+                try:
+                    self.producer.produce(DLQ_TOPIC, key=key, value=rec.value or b"",
+                                          headers=headers)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            self.metrics.invalid.labels(rej.reason).inc()
+
+    async def handle(self, batch: Sequence[faust.types.EventT], table: faust.Table) -> None:
+        t0 = time.perf_counter()
+        records = [
+            Record(ev.message.topic, ev.message.partition, ev.message.offset, ev.message.value)
+            for ev in batch
+        ]
+        keys = {(ev.message.topic, ev.message.partition, ev.message.offset): ev.message.key
+                for ev in batch}
+        now_ms = int(time.time() * 1000)
+        valid, rejected = decode_batch(records, now_ms, self.limits)
+        states = {}
+        for ev in valid:
+            if ev.user_id not in states:
+                states[ev.user_id] = table.get(ev.user_id.encode())
+        try:
+            async with self.lock:
+                result = await asyncio.to_thread(self.pipeline.process, valid, states, now_ms)
+        except Exception as exc:
+            # A bug must not stop the stream: the batch goes to the dead-letter topic instead.
+            log.exception("pipeline failed on a batch of %d events", len(valid))
+            refused = {id(r.record) for r in rejected}
+            rejected = [
+                *rejected,
+                *(Rejection(r, "internal_error", repr(exc)) for r in records if id(r) not in refused),
+            ]
+            result = None
+        self._dead_letter(rejected, keys)
+        if result is not None:
+            self._publish(result, table)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+        await asyncio.to_thread(self.producer.flush, 10)
+
+    def _publish(self, result: BatchResult, table: faust.Table) -> None:
+        m = self.metrics
+        for user, raw in result.states.items():
+            table[user.encode()] = raw
+        for rec in result.recommendations:
+            send(self.producer, RECS_TOPIC, rec.user_id.encode(), _encode(rec))
+            m.latency.observe(max(rec.emitted_ts - rec.event_ts, 0) / 1000.0)
+        self.producer.poll(0)
+        for kind, n in result.counts.items():
+            if n:
+                m.events.labels(kind).inc(n)
+        m.duplicates.inc(result.duplicates)
+        m.recommendations.inc(len(result.recommendations))
+        m.rec_clicks.inc(result.rec_clicks)
+        m.feedback.inc(result.feedback)
+        m.hits.inc(result.hits)
+        self.hit_window.add(result.feedback, result.hits)
+        m.hit_rate.set(self.hit_window.rate)
+        if result.loss is not None:
+            m.loss.set(result.loss)
+        m.model_version.set(self.pipeline.model.version)
+        m.index_size.set(len(self.pipeline.index))
+        m.index_refresh_seconds.set(self.pipeline.refresher.last_duration)
+        for stage, seconds in result.timings.items():
+            m.stage_seconds.labels(stage).observe(seconds)
+
+    def expire(self, table: faust.Table) -> int:
+        """Drop users idle for longer than the TTL so the table stays bounded."""
+        now_ms = int(time.time() * 1000)
+        ttl_ms = int(self.settings.user_ttl_s * 1000)
+        stale = [k for k, raw in table.items() if is_expired(load_state(raw), now_ms, ttl_ms)]
+        for key in stale:
+            del table[key]
+        self.metrics.users.set(len(table))
+        return len(stale)
+
+
+def faust_broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
+    """Wire the Faust app: one events agent, the user table, checkpoint and expiry timers."""
+    rt = runtime or Runtime(settings)
+    session = settings.session_timeout_s
+    app = faust.App(
+        settings.app_id,
+        broker=faust_broker_url(settings.bootstrap_servers),
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=session,
+        broker_heartbeat_interval=max(session / 10, 0.1),
+        broker_rebalance_timeout=session * 2,
+        web_enabled=False,
+        datadir=str(settings.data_dir / "faust"),
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(settings.batch_size * 4, 4096),
+        broker_max_poll_records=max(settings.batch_size, 500),
+    )
+    events = app.topic(*EVENT_TOPICS, key_serializer="raw", value_serializer="raw")
+    users = app.Table(
+        "users",
+        partitions=settings.partitions,
+        use_partitioner=True,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(events)
+    async def process(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            await rt.handle(batch, users)
+
+    @app.timer(interval=settings.checkpoint_interval_s)
+    async def checkpoint() -> None:
+        await rt.checkpoint()
+
+    @app.timer(interval=min(60.0, settings.user_ttl_s))
+    async def expire() -> None:
+        rt.expire(users)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(app: faust.App, **kwargs: Any) -> None:
+        await rt.shutdown()
+
+    return app, rt
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in the foreground until SIGINT/SIGTERM."""
+    from faust.worker import Worker
+
+    app, rt = create_app(settings)
+    rt.prepare()
+    log.info("model on %s, index %s", rt.pipeline.model.device, rt.pipeline.index.name)
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

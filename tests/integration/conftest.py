@@ -1,0 +1,41 @@
+"""A real Kafka-protocol broker for the integration tests.
+
+``KAFKA_BOOTSTRAP_SERVERS`` points the tests at a running cluster; otherwise the embedded Tansu
+broker is started for the session. The tests never skip for want of a broker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.kafka import ensure_topics, wait_for_broker
+
+
+@pytest.fixture(scope="session")
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        wait_for_broker(configured)
+        yield configured
+        return
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(port=free_port(), log_path=log) as broker:
+        wait_for_broker(broker.bootstrap)
+        ensure_topics(broker.bootstrap, 4)
+        yield broker.bootstrap
+
+
+@pytest.fixture
+def app_id() -> str:
+    return f"feedrec-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
