@@ -30,7 +30,7 @@ from streams.kafka import EVENT_TOPICS, ITEMS_TOPIC, ensure_topics, make_produce
 from streams.metrics import scrape
 from streams.producers import RecommendationReader
 from streams.settings import Settings
-from streams.simulator import SimConfig, Shop, run_simulation
+from streams.simulator import Shop, SimConfig, run_simulation
 
 RAW_OUT_TOPIC = "bench.raw-out"
 

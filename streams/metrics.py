@@ -124,6 +124,7 @@ class Scrape:
     at: float
     events: float
     invalid: float
+    duplicates: float
     recommendations: float
     rec_clicks: float
     hit_rate: float
@@ -153,6 +154,7 @@ def scrape(url: str, timeout: float = 2.0) -> Scrape:
         at=time.monotonic(),
         events=totals.get("feedrec_events_total", 0.0),
         invalid=totals.get("feedrec_invalid_events_total", 0.0),
+        duplicates=totals.get("feedrec_duplicate_events_total", 0.0),
         recommendations=totals.get("feedrec_recommendations_total", 0.0),
         rec_clicks=totals.get("feedrec_recommendation_clicks_total", 0.0),
         hit_rate=totals.get("feedrec_online_hit_rate", 0.0),

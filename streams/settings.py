@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from model.events import EVENT_TYPES, ValidationLimits
+from model.exceptions import ConfigError
 from model.pipeline import PipelineConfig
 from model.ranking import RankConfig
 from model.state import StateLimits
 from model.twotower import ModelConfig
-from model.exceptions import ConfigError
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
