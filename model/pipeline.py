@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS: dict[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
 
 
+def _event_ts(ev: Event) -> int:
+    return ev.ts
+
+
 class ScoredItem(msgspec.Struct):
     item_id: str
     score: float
@@ -175,6 +179,8 @@ class Pipeline:
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
         for user, evs in by_user.items():
+            # Topics interleave arbitrarily; a user's events are applied in time order.
+            evs.sort(key=_event_ts)
             st = load_state(states.get(user))
             before = list(st.recent)
             out = apply_events(st, evs, limits)

@@ -58,7 +58,7 @@ def worker_process(bootstrap: str, data_dir: Path, app_id: str, env: dict[str, s
         **(env or {}),
     }
     log = open(data_dir / "worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=full_env,
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], env=full_env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/metrics"
     try:

@@ -24,6 +24,7 @@ from model.checkpoint import load_latest, save_checkpoint
 from model.events import Record, Rejection, decode_batch, decode_catalog_item
 from model.pipeline import BatchResult, Pipeline
 from model.state import is_expired, load_state
+from streams import compat
 from streams.kafka import (
     DLQ_TOPIC,
     EVENT_TOPICS,
@@ -52,20 +53,20 @@ class CatalogTailer(threading.Thread):
 
     def __init__(self, bootstrap: str, pipeline: Pipeline) -> None:
         super().__init__(name="feedrec-catalog", daemon=True)
-        self._bootstrap = bootstrap
+        self._servers = bootstrap
         self._pipeline = pipeline
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.records = 0
 
     def run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": "feedrec-catalog",
+        consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "feedrec-catalog",
                              "enable.auto.commit": False})
         try:
             meta = consumer.list_topics(ITEMS_TOPIC, timeout=10).topics[ITEMS_TOPIC]
             consumer.assign(
                 [TopicPartition(ITEMS_TOPIC, p, OFFSET_BEGINNING) for p in meta.partitions]
             )
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 for msg in consumer.consume(1000, 0.5):
                     if msg.error() is not None or msg.value() is None:
                         continue
@@ -79,7 +80,7 @@ class CatalogTailer(threading.Thread):
             consumer.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 class Runtime:
@@ -242,6 +243,7 @@ def faust_broker_url(bootstrap: str) -> str:
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
     """Wire the Faust app: one events agent, the user table, checkpoint and expiry timers."""
+    compat.install()
     rt = runtime or Runtime(settings)
     session = settings.session_timeout_s
     app = faust.App(
@@ -264,8 +266,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         "users",
         partitions=settings.partitions,
         use_partitioner=True,
-        key_serializer="raw",
-        value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
     )
 
     @app.agent(events)
