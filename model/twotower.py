@@ -8,6 +8,7 @@ and SparseAdam so a step costs O(batch), not O(catalogue).
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import asdict, dataclass
 
@@ -174,7 +175,8 @@ class EmbeddingModel(RetrievalModel):
             "items_used": self._items_used,
             "user_emb": self.user_emb.weight.detach().cpu().clone(),
             "item_emb": self.item_emb.weight.detach().cpu().clone(),
-            "optimizer": self.optimizer.state_dict(),
+            # A copy: the live optimizer keeps mutating its moment tensors in place.
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "rng": self._gen.get_state(),
         }
 
