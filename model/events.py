@@ -57,6 +57,7 @@ class Record:
     partition: int
     offset: int
     value: bytes | None
+    key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

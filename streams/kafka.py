@@ -38,11 +38,12 @@ def make_producer(bootstrap: str, **extra: object) -> Producer:
     return Producer(conf)
 
 
-def send(producer: Producer, topic: str, key: bytes | None, value: bytes) -> None:
+def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
+         headers: list[tuple[str, bytes]] | None = None) -> None:
     """Produce, waiting for queue space instead of failing when the local queue is full."""
     while True:
         try:
-            producer.produce(topic, key=key, value=value)
+            producer.produce(topic, key=key, value=value, headers=headers)
             return
         except BufferError:
             producer.poll(0.05)

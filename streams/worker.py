@@ -136,6 +136,7 @@ class Runtime:
         async with self.lock:
             snap = self.pipeline.snapshot()
         await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
+        await asyncio.to_thread(self.producer.flush, 10)
         self._last_checkpoint_version = snap["version"]
         self.metrics.checkpoint_seconds.set(time.perf_counter() - t0)
 
@@ -147,7 +148,7 @@ class Runtime:
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def _dead_letter(self, rejected: Sequence[Rejection], keys: dict[tuple[str, int, int], Any]):
+    def _dead_letter(self, rejected: Sequence[Rejection]) -> None:
         for rej in rejected:
             rec = rej.record
             headers = [
@@ -157,30 +158,22 @@ class Runtime:
                 ("feedrec.partition", str(rec.partition).encode()),
                 ("feedrec.offset", str(rec.offset).encode()),
             ]
-            key = keys.get((rec.topic, rec.partition, rec.offset))
-            while True:
-                try:
-                    self.producer.produce(DLQ_TOPIC, key=key, value=rec.value or b"",
-                                          headers=headers)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            send(self.producer, DLQ_TOPIC, rec.key, rec.value or b"", headers)
             self.metrics.invalid.labels(rej.reason).inc()
 
     async def handle(self, batch: Sequence[faust.types.EventT], table: faust.Table) -> None:
         t0 = time.perf_counter()
         records = [
-            Record(ev.message.topic, ev.message.partition, ev.message.offset, ev.message.value)
-            for ev in batch
+            Record(m.topic, m.partition, m.offset, m.value, m.key)
+            for m in (ev.message for ev in batch)
         ]
-        keys = {(ev.message.topic, ev.message.partition, ev.message.offset): ev.message.key
-                for ev in batch}
         now_ms = int(time.time() * 1000)
         valid, rejected = decode_batch(records, now_ms, self.limits)
+        store = table.data
         states = {}
         for ev in valid:
             if ev.user_id not in states:
-                states[ev.user_id] = table.get(ev.user_id.encode())
+                states[ev.user_id] = store.get(ev.user_id.encode())
         try:
             async with self.lock:
                 result = await asyncio.to_thread(self.pipeline.process, valid, states, now_ms)
@@ -193,17 +186,34 @@ class Runtime:
                 *(Rejection(r, "internal_error", repr(exc)) for r in records if id(r) not in refused),
             ]
             result = None
-        self._dead_letter(rejected, keys)
+        self._dead_letter(rejected)
         if result is not None:
             self._publish(result, table)
+        self.producer.poll(0)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
-        await asyncio.to_thread(self.producer.flush, 10)
+
+    def _write_states(self, table: faust.Table, states: dict[str, bytes]) -> None:
+        """Update the table and its changelog without Faust's per-key producer path.
+
+        The changelog record is exactly what Faust would write (raw key, raw value, the key's
+        murmur2 partition), so Faust's own recovery restores it; the confluent producer batches
+        it in C instead of one aiokafka send per user.
+        """
+        store = table.data
+        topic = table.changelog_topic.get_topic_name()
+        produce = self.producer.produce
+        for user, raw in states.items():
+            key = user.encode()
+            store[key] = raw
+            try:
+                produce(topic, raw, key)
+            except BufferError:
+                send(self.producer, topic, key, raw)
 
     def _publish(self, result: BatchResult, table: faust.Table) -> None:
         m = self.metrics
-        for user, raw in result.states.items():
-            table[user.encode()] = raw
+        self._write_states(table, result.states)
         for rec in result.recommendations:
             send(self.producer, RECS_TOPIC, rec.user_id.encode(), _encode(rec))
             m.latency.observe(max(rec.emitted_ts - rec.event_ts, 0) / 1000.0)
@@ -231,8 +241,10 @@ class Runtime:
         now_ms = int(time.time() * 1000)
         ttl_ms = int(self.settings.user_ttl_s * 1000)
         stale = [k for k, raw in table.items() if is_expired(load_state(raw), now_ms, ttl_ms)]
+        topic = table.changelog_topic.get_topic_name()
         for key in stale:
-            del table[key]
+            del table.data[key]
+            send(self.producer, topic, key, None)
         self.metrics.users.set(len(table))
         return len(stale)
 
