@@ -95,7 +95,6 @@ class Runtime:
             settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
         )
         self.hit_window = HitWindow(settings.hit_rate_window)
-        self.lock = asyncio.Lock()
         self.producer = make_producer(settings.bootstrap_servers)
         self.tailer: CatalogTailer | None = None
         self._last_checkpoint_version = -1
@@ -133,8 +132,7 @@ class Runtime:
         if self.pipeline.model.version == self._last_checkpoint_version:
             return
         t0 = time.perf_counter()
-        async with self.lock:
-            snap = self.pipeline.snapshot()
+        snap = self.pipeline.snapshot()
         await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
         await asyncio.to_thread(self.producer.flush, 10)
         self._last_checkpoint_version = snap["version"]
@@ -175,8 +173,9 @@ class Runtime:
             if ev.user_id not in states:
                 states[ev.user_id] = store.get(ev.user_id.encode())
         try:
-            async with self.lock:
-                result = await asyncio.to_thread(self.pipeline.process, valid, states, now_ms)
+            # On the loop thread: a batch takes milliseconds, and a worker thread would only
+            # contend for the GIL with the consumer it is meant to overlap.
+            result = self.pipeline.process(valid, states, now_ms)
         except Exception as exc:
             # A bug must not stop the stream: the batch goes to the dead-letter topic instead.
             log.exception("pipeline failed on a batch of %d events", len(valid))
