@@ -169,6 +169,8 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
                 while sim.is_alive():
                     sim.join(PROGRESS_EVERY_S)
                     cur = scrape(url)
+                    if cur.at - prev.at < PROGRESS_EVERY_S / 2:
+                        break  # the simulator just finished: a stub interval says nothing
                     p = interval(prev, cur, t0)
                     points.append(p)
                     prev = cur

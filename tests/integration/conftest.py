@@ -1,7 +1,9 @@
 """A real Kafka-protocol broker for the integration tests.
 
-``KAFKA_BOOTSTRAP_SERVERS`` points the tests at a running cluster; otherwise the embedded Tansu
-broker is started for the session. The tests never skip for want of a broker.
+``KAFKA_BOOTSTRAP_SERVERS`` points the tests at a running cluster; ``FEEDREC_TEST_BROKER=
+testcontainers`` starts Kafka in Docker through testcontainers (where a Docker engine runs);
+otherwise the embedded Tansu broker is started for the session. The tests never skip for want
+of a broker.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         wait_for_broker(configured)
         yield configured
+        return
+    if os.environ.get("FEEDREC_TEST_BROKER") == "testcontainers":
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            servers = kafka.get_bootstrap_server()
+            wait_for_broker(servers)
+            ensure_topics(servers, 4)
+            yield servers
         return
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(port=free_port(), log_path=log) as broker:
