@@ -94,6 +94,10 @@ SETTINGS: dict[str, Setting] = {
     "metrics_port": Setting("FEEDREC_METRICS_PORT", "9400",
                             "Port of the Prometheus /metrics endpoint (0 = off).",
                             _non_negative_int),
+    "consumer": Setting("FEEDREC_CONSUMER", "batch",
+                        "How events are read: 'batch' (confluent-kafka batches over the partitions "
+                        "Faust assigns) or 'faust' (a Faust agent with take_events).",
+                        _choice("batch", "faust")),
     "batch_size": Setting("FEEDREC_BATCH_SIZE", "1000",
                           "Most events per micro-batch.", _positive_int),
     "batch_within_s": Setting("FEEDREC_BATCH_WITHIN_S", "0.05",
@@ -157,6 +161,7 @@ class Settings:
     partitions: int
     data_dir: Path
     metrics_port: int
+    consumer: str
     batch_size: int
     batch_within_s: float
     device: str

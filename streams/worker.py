@@ -25,6 +25,7 @@ from model.events import Record, Rejection, decode_batch, decode_catalog_item
 from model.pipeline import BatchResult, Pipeline
 from model.state import is_expired, load_state
 from streams import compat
+from streams.drain import PartitionDrain
 from streams.kafka import (
     DLQ_TOPIC,
     EVENT_TOPICS,
@@ -159,12 +160,9 @@ class Runtime:
             send(self.producer, DLQ_TOPIC, rec.key, rec.value or b"", headers)
             self.metrics.invalid.labels(rej.reason).inc()
 
-    async def handle(self, batch: Sequence[faust.types.EventT], table: faust.Table) -> None:
+    def handle(self, records: Sequence[Record], table: faust.Table) -> None:
+        """Run one micro-batch of raw event records through the pipeline and publish the results."""
         t0 = time.perf_counter()
-        records = [
-            Record(m.topic, m.partition, m.offset, m.value, m.key)
-            for m in (ev.message for ev in batch)
-        ]
         now_ms = int(time.time() * 1000)
         valid, rejected = decode_batch(records, now_ms, self.limits)
         store = table.data
@@ -189,7 +187,7 @@ class Runtime:
         if result is not None:
             self._publish(result, table)
         self.producer.poll(0)
-        self.metrics.batch_size.observe(len(batch))
+        self.metrics.batch_size.observe(len(records))
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     def _write_states(self, table: faust.Table, states: dict[str, bytes]) -> None:
@@ -272,7 +270,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         stream_buffer_maxsize=max(settings.batch_size * 4, 4096),
         broker_max_poll_records=max(settings.batch_size, 500),
     )
-    events = app.topic(*EVENT_TOPICS, key_serializer="raw", value_serializer="raw")
     users = app.Table(
         "users",
         partitions=settings.partitions,
@@ -280,11 +277,43 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         key_type=bytes,
         value_type=bytes,
     )
+    if settings.consumer == "faust":
+        events = app.topic(*EVENT_TOPICS, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(events)
-    async def process(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await rt.handle(batch, users)
+        @app.agent(events)
+        async def process(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(settings.batch_size,
+                                                  within=settings.batch_within_s):
+                rt.handle([Record(m.topic, m.partition, m.offset, m.value, m.key)
+                           for m in (ev.message for ev in batch)], users)
+    else:
+        drain = PartitionDrain(settings)
+        # Faust assigns this empty topic's partitions, and with them the co-partitioned table
+        # partitions it recovers; the drain reads the same partitions of the event topics.
+        assignment = app.topic(f"{settings.app_id}-assignment", partitions=settings.partitions,
+                               internal=True, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(assignment)
+        async def assigned(stream: faust.StreamT) -> None:
+            async for _ in stream:
+                pass
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
+            await drain.release()
+
+        @app.on_rebalance_complete.connect
+        async def on_complete(app: faust.App, **kwargs: Any) -> None:
+            name = assignment.get_topic_name()
+            drain.want({tp.partition for tp in app.consumer.assignment() if tp.topic == name})
+
+        @app.task
+        async def consume() -> None:
+            await drain.run(lambda records: rt.handle(records, users))
+
+        @app.on_before_shutdown.connect
+        async def stop_drain(app: faust.App, **kwargs: Any) -> None:
+            await drain.close()
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint() -> None:
