@@ -7,6 +7,11 @@ Formats, detected from the first line:
   dropped unless ``fav_as`` names a type.
 - Generic: a header ``ts,user_id,item_id,event_type`` optionally followed by ``category,price``,
   ``ts`` in epoch milliseconds, ``event_type`` one of browse, click, cart, purchase.
+
+Either may be plain or gzip-compressed (detected from the content, not the name). Event ids are
+``{file stem}-{line number}``, so a replay of the same file yields the same ids (and the worker's
+de-duplication recognises a second replay). A line that does not fit raises
+:class:`~streams.exceptions.ReplayFormatError` naming the file, the line and what was expected.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from model.events import EVENT_TYPES
+from model.events import EVENT_TYPES, MAX_ID_LEN
 from streams.exceptions import ReplayFormatError
 
 TAOBAO_BEHAVIOURS = {"pv": "browse", "cart": "cart", "buy": "purchase"}
@@ -29,12 +34,15 @@ GENERIC_HEADER = ["ts", "user_id", "item_id", "event_type"]
 
 
 def _open(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115
+    """Text stream of ``path``, gunzipped when it starts with the gzip magic; a BOM is skipped."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    raw = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 def _stem(path: Path) -> str:
+    """File name without ``.gz``/``.csv``: the event-id prefix."""
     name = path.name
     for suffix in (".gz", ".csv"):
         name = name.removesuffix(suffix)
@@ -42,13 +50,23 @@ def _stem(path: Path) -> str:
 
 
 def read_events(path: str | Path, fav_as: str | None = None) -> Iterator[tuple[str, dict]]:
-    """``(topic, event)`` pairs in file order, ``ts`` in epoch milliseconds."""
+    """``(topic, event)`` pairs in file order, ``ts`` in epoch milliseconds.
+
+    ``fav_as`` maps Taobao's ``fav`` to an event type (e.g. ``"click"``); by default it is dropped.
+    Arguments are checked at the call, the file as it is read.
+    """
     path = Path(path)
     if fav_as is not None and fav_as not in EVENT_TYPES:
         raise ValueError(f"fav_as must be one of {', '.join(EVENT_TYPES)}, got {fav_as!r}")
+    return _read(path, fav_as)
+
+
+def _read(path: Path, fav_as: str | None) -> Iterator[tuple[str, dict]]:
+    """The generator behind :func:`read_events`: detect the format, then parse."""
     stem = _stem(path)
     with _open(path) as f:
-        rows = csv.reader(f)
+        reader = csv.reader(f, strict=True)
+        rows = _rows(path, reader)
         first = next(rows, None)
         if first is None:
             return
@@ -59,12 +77,35 @@ def read_events(path: str | Path, fav_as: str | None = None) -> Iterator[tuple[s
             behaviours = dict(TAOBAO_BEHAVIOURS)
             if fav_as is not None:
                 behaviours["fav"] = fav_as
-            yield from _taobao(path, stem, behaviours, [(1, first)], rows)
+            yield from _taobao(path, stem, behaviours, itertools.chain([first], rows))
 
 
-def _taobao(path: Path, stem: str, behaviours: dict[str, str], head: list[tuple[int, list[str]]],
+def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """CSV rows, with undecodable bytes and CSV syntax errors turned into format errors."""
+    line = 0
+    try:
+        for line, row in enumerate(reader, start=1):  # noqa: B007 (used after the loop)
+            yield row
+    except UnicodeDecodeError as exc:
+        # Text is decoded in chunks, so the bad bytes are at or somewhat after this line.
+        raise ReplayFormatError(f"{path}:{line + 1}: expected UTF-8 text at or after this line "
+                                f"({exc})") from None
+    except csv.Error as exc:
+        raise ReplayFormatError(f"{path}:{line + 1}: expected CSV ({exc})") from None
+
+
+def _check_ids(path: Path, line: int, user: str, item: str) -> None:
+    """The worker refuses empty or over-long ids; say so here, with the line."""
+    for name, value in (("user_id", user), ("item_id", item)):
+        if not value or len(value) > MAX_ID_LEN:
+            raise ReplayFormatError(
+                f"{path}:{line}: expected a {name} of 1..{MAX_ID_LEN} characters, got {value!r}")
+
+
+def _taobao(path: Path, stem: str, behaviours: dict[str, str],
             rows: Iterator[list[str]]) -> Iterator[tuple[str, dict]]:
-    for line, row in itertools.chain(head, enumerate(rows, start=2)):
+    """Taobao rows (no header) as events; seconds become milliseconds."""
+    for line, row in enumerate(rows, start=1):
         if not row:
             continue
         if len(row) != 5:
@@ -76,18 +117,24 @@ def _taobao(path: Path, stem: str, behaviours: dict[str, str], head: list[tuple[
         if behaviour not in behaviours:
             if behaviour in ("pv", "cart", "buy", "fav"):
                 continue
-            raise ReplayFormatError(f"{path}:{line}: unknown behavior {behaviour!r}")
+            raise ReplayFormatError(
+                f"{path}:{line}: unknown behavior {behaviour!r}; expected pv, cart, buy or fav")
+        _check_ids(path, line, user, item)
         try:
             seconds = int(ts)
         except ValueError:
             raise ReplayFormatError(f"{path}:{line}: timestamp {ts!r} is not Unix seconds") from None
         kind = behaviours[behaviour]
-        yield f"events.{kind}", {"event_id": f"{stem}-{line}", "user_id": user, "item_id": item,
-                                 "ts": seconds * 1000, "category": category}
+        event = {"event_id": f"{stem}-{line}", "user_id": user, "item_id": item,
+                 "ts": seconds * 1000}
+        if category:
+            event["category"] = category
+        yield f"events.{kind}", event
 
 
 def _generic(path: Path, stem: str, header: list[str],
              rows: Iterator[list[str]]) -> Iterator[tuple[str, dict]]:
+    """Generic rows after the header as events."""
     extra = header[4:]
     if extra not in ([], ["category"], ["category", "price"]):
         raise ReplayFormatError(
@@ -104,15 +151,18 @@ def _generic(path: Path, stem: str, header: list[str],
             raise ReplayFormatError(
                 f"{path}:{line}: event_type {kind!r} is not one of {', '.join(EVENT_TYPES)}"
             )
+        _check_ids(path, line, user, item)
         try:
             event = {"event_id": f"{stem}-{line}", "user_id": user, "item_id": item, "ts": int(ts)}
             if width > 4 and row[4]:
                 event["category"] = row[4]
             if width > 5 and row[5]:
                 event["price"] = float(row[5])
+                if not event["price"] >= 0 or event["price"] == float("inf"):
+                    raise ValueError(row[5])
         except ValueError:
             raise ReplayFormatError(
-                f"{path}:{line}: ts must be epoch milliseconds and price a number; got {row}"
+                f"{path}:{line}: ts must be epoch milliseconds (an integer) and price a non-negative number; got {row}"
             ) from None
         yield f"events.{kind}", event
 
@@ -127,19 +177,36 @@ def replay(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Publish ``path`` in order; returns events sent.
+    """Publish the events of ``path`` in file order through ``producer_send(topic, key, value)``
+    (key = user id); returns the number sent, at most ``limit``.
 
-    ``ts`` is rewritten to the replay's wall-clock time plus the event's original offset from
-    the first event divided by ``speedup``, so downstream latency and age checks see live data.
-    With ``speedup`` 0 events go out as fast as possible, each stamped with its send time.
+    Pacing: with ``speedup`` > 0 an event goes out ``(ts - first ts) / speedup`` after the start,
+    so the original gaps are kept, divided by ``speedup``; a step back in time (an unsorted file)
+    is sent at once. With ``speedup`` 0 events go out as fast as possible.
+
+    ``ts`` is rewritten so that downstream latency and age checks see live data (a 2017 dataset
+    would otherwise be refused as too old): with ``speedup`` > 0 it becomes the replay's start
+    time plus the event's scaled offset, i.e. the time it was due (a producer that falls behind
+    shows up as lag); with ``speedup`` 0 it is the send time. The original ``ts`` is not kept: the
+    schema has no field for it, and it equals ``first ts + (ts - replay start) * speedup``.
+
+    ``stop`` ends the replay early, also during a wait; ``clock``/``sleep`` are for tests.
     """
+    if not speedup >= 0 or speedup == float("inf"):
+        raise ValueError(f"speedup must be 0 (as fast as possible) or a positive factor, got {speedup}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    if stop is not None and sleep is time.sleep:
+        sleep = stop.wait  # wakes at once when stopped
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     sent = 0
     first_ts: int | None = None
     start_clock = clock()
     start_wall_ms = int(time.time() * 1000)
+    if limit == 0:
+        return 0
     for topic, event in read_events(path, fav_as=fav_as):
-        if (limit is not None and sent >= limit) or (stop is not None and stop.is_set()):
+        if stop is not None and stop.is_set():
             break
         if first_ts is None:
             first_ts = event["ts"]
@@ -148,9 +215,13 @@ def replay(
             wait = offset_s - (clock() - start_clock)
             if wait > 0:
                 sleep(wait)
-            event["ts"] = start_wall_ms + int(offset_s * 1000)
+                if stop is not None and stop.is_set():
+                    break
+            event["ts"] = start_wall_ms + round(offset_s * 1000)
         else:
             event["ts"] = int(time.time() * 1000)
         producer_send(topic, event["user_id"].encode(), dumps(event).encode())
         sent += 1
+        if limit is not None and sent >= limit:
+            break
     return sent

@@ -1,18 +1,28 @@
 """A seeded, closed-loop shop: users with latent tastes browse, click, cart and buy, and react to
 the recommendations they are shown.
 
-Items belong to categories and carry latent vectors near their category's centre; popularity is
-Zipf-skewed; each user likes a couple of categories. A session starts with a browse drawn from
-taste x popularity, tends to stay near the current item's category, and funnels browse -> click ->
-cart -> purchase with probabilities that rise with the user's true affinity for the item. When a
-user has an unseen recommendation list, they look at it with ``rec_follow_prob`` and click an
-item with a probability that rises with its true affinity, so better lists earn more clicks.
+Items belong to categories and carry unit latent vectors near their category's centre; popularity
+is Zipf-skewed; prices are log-normal around a per-category level. Each user's taste is a weighted
+mixture of a few favourite categories, and some users are far more active than others.
+
+A session starts with a browse drawn from ``softmax(taste_sharpness * taste . item + log
+popularity)``, tends to stay in the current item's category, and funnels browse -> click -> cart ->
+purchase with probabilities that rise with the user's true affinity for the item. When a user has
+an unseen recommendation list, their next step inspects it with ``rec_follow_prob``: they scan it
+top-down and click the first item that attracts them, with a probability that rises with its true
+affinity (a sigmoid) and falls with its position. So better lists earn more clicks; the click (and
+any cart or purchase it leads to) carries ``rec_id`` and ``position``.
+
 The pure part (:class:`Shop`) knows nothing of Kafka; :func:`run_simulation` only paces it.
+Speed comes from caching per-user sampling tables as Python lists (``bisect`` beats small numpy
+calls) and drawing uniforms in bulk; on one core it produces a few tens of thousands events/s.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -20,47 +30,92 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Event type -> input topic.
 TOPICS = {t: f"events.{t}" for t in ("browse", "click", "cart", "purchase")}
+ITEMS_TOPIC = "items"
 
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
+    """Everything that shapes the simulated shop; the same config and seed give the same events."""
+
     n_users: int = 2000
     n_items: int = 5000
     n_categories: int = 50
+    #: Dimension of the latent taste / item space.
     dim: int = 8
     seed: int = 0
-    #: Zipf exponent of item popularity.
+    #: Zipf exponent of item popularity (1.1: the top 10% of items get most of the traffic).
     popularity_skew: float = 1.1
-    #: How sharply users prefer items they like (softmax temperature inverse).
+    #: Zipf exponent of category sizes.
+    category_skew: float = 0.7
+    #: Spread of item vectors around their category centre (smaller: tighter clusters).
+    item_spread: float = 0.45
+    #: Spread of a user's taste around the mixture of their favourite categories.
+    taste_noise: float = 0.3
+    #: Each user likes between 1 and this many categories.
+    max_favourites: int = 3
+    #: Sigma of the log-normal user activity weights (0: every user equally active).
+    user_activity_sigma: float = 1.0
+    #: Inverse temperature of the browse softmax over taste . item.
     taste_sharpness: float = 3.0
-    #: Sessions open at once; a step advances one of them.
+    #: Mean and sigma of log(category price level), and sigma of item price around it.
+    price_log_mean: float = 3.0
+    price_log_sigma: float = 0.8
+    item_price_sigma: float = 0.3
+    #: Sessions open at once; each event advances one of them picked at random.
     concurrent_sessions: int = 300
-    #: Chance a session ends after any event.
+    #: Chance a session ends after any event (a purchase always ends it).
     session_end_prob: float = 0.12
     #: Chance the next browse stays in the current item's category.
     same_category_prob: float = 0.5
-    #: Funnel step probabilities at neutral affinity (scaled by affinity).
+    #: Funnel step probabilities browse->click, click->cart, cart->purchase at affinity
+    #: ``funnel_pivot``; they are scaled by ``2 * sigmoid(funnel_slope * (affinity - pivot))``.
     click_prob: float = 0.35
     cart_prob: float = 0.3
     purchase_prob: float = 0.4
-    #: Chance a user with a fresh recommendation list looks at it on their next step.
+    funnel_slope: float = 4.0
+    funnel_pivot: float = 0.5
+    #: Chance a user with a fresh recommendation list inspects it on their next step.
     rec_follow_prob: float = 0.5
-    #: Click probability on a shown item = sigmoid(rec_click_slope * (affinity - rec_click_bias)).
+    #: Click probability of a shown item = sigmoid(slope * (affinity - bias)) / (1 + decay * pos).
     rec_click_slope: float = 4.0
     rec_click_bias: float = 0.9
+    rec_position_decay: float = 0.15
+
+    def __post_init__(self) -> None:
+        """Refuse configs that would make the shop meaningless rather than fail obscurely later."""
+        if min(self.n_users, self.n_items, self.n_categories, self.dim,
+               self.concurrent_sessions, self.max_favourites) < 1:
+            raise ValueError(f"sizes must be positive: {self}")
+        if self.n_categories > self.n_items:
+            raise ValueError("n_categories must not exceed n_items")
+        for name in ("session_end_prob", "same_category_prob", "click_prob", "cart_prob",
+                     "purchase_prob", "rec_follow_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
 
 
-def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-x))
+def _sigmoid(x: float) -> float:
+    """Logistic function for scalars (math is cheaper than numpy on one value)."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _cdf(weights: np.ndarray) -> list[float]:
+    """Normalised cumulative weights as a list, for sampling with :func:`bisect.bisect`."""
+    c = np.cumsum(weights)
+    return (c / c[-1]).tolist()
 
 
 @dataclass(slots=True)
 class _Session:
+    """One open session; ``stage`` is how far the current item got (0 none, 1 browsed, 2 clicked,
+    3 carted)."""
+
     user: int
     session_id: str
     item: int = -1
-    #: 0 nothing yet, 1 browsed, 2 clicked, 3 carted.
+    affinity: float = 0.0
     stage: int = 0
     rec_id: str | None = None
     position: int | None = None
@@ -68,170 +123,247 @@ class _Session:
 
 @dataclass(slots=True)
 class _Shown:
+    """The latest list a user was shown; ``seen`` once they have had their chance to act on it."""
+
     rec_id: str
-    items: list[int]
+    items: np.ndarray
     seen: bool = False
 
 
 @dataclass
 class Shop:
+    """The simulated shop and its users; deterministic for a given :class:`SimConfig`."""
+
     config: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
+        """Draw the catalogue, popularity, prices and users' tastes from the seed."""
         c = self.config
         self.rng = np.random.default_rng(c.seed)
         rng = self.rng
         centres = rng.normal(size=(c.n_categories, c.dim))
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        cat_weights = 1.0 / np.arange(1, c.n_categories + 1) ** 0.7
-        self.item_category = rng.choice(c.n_categories, size=c.n_items, p=cat_weights / cat_weights.sum())
-        vecs = centres[self.item_category] + 0.45 * rng.normal(size=(c.n_items, c.dim))
+        cat_w = 1.0 / np.arange(1, c.n_categories + 1) ** c.category_skew
+        # Every category gets at least one item; the rest follow the skewed sizes.
+        self.item_category = np.concatenate([
+            np.arange(c.n_categories),
+            rng.choice(c.n_categories, size=c.n_items - c.n_categories, p=cat_w / cat_w.sum()),
+        ])
+        rng.shuffle(self.item_category)
+        vecs = centres[self.item_category] + c.item_spread * rng.normal(size=(c.n_items, c.dim))
         self.item_vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-        ranks = rng.permutation(c.n_items) + 1
-        pop = 1.0 / ranks**c.popularity_skew
+        pop = 1.0 / (rng.permutation(c.n_items) + 1.0) ** c.popularity_skew
         self.log_popularity = np.log(pop / pop.sum())
-        cat_price = np.exp(rng.normal(3.0, 0.8, size=c.n_categories))
-        self.item_price = np.round(cat_price[self.item_category] * np.exp(rng.normal(0, 0.3, c.n_items)), 2)
-        favourites = np.stack([rng.choice(c.n_categories, size=2, replace=False)
-                               for _ in range(c.n_users)])
-        taste = centres[favourites].mean(axis=1) + 0.3 * rng.normal(size=(c.n_users, c.dim))
+        cat_level = rng.normal(c.price_log_mean, c.price_log_sigma, size=c.n_categories)
+        self.item_price = np.round(
+            np.exp(cat_level[self.item_category] + rng.normal(0, c.item_price_sigma, c.n_items)), 2)
+        self.item_price = np.maximum(self.item_price, 0.01)
+        # Tastes: a Dirichlet-weighted mixture of 1..max_favourites favourite categories.
+        taste = np.empty((c.n_users, c.dim))
+        n_fav = rng.integers(1, min(c.max_favourites, c.n_categories) + 1, size=c.n_users)
+        for u in range(c.n_users):
+            fav = rng.choice(c.n_categories, size=n_fav[u], replace=False)
+            taste[u] = rng.dirichlet(np.ones(n_fav[u])) @ centres[fav]
+        taste += c.taste_noise * rng.normal(size=taste.shape)
         self.user_taste = taste / np.linalg.norm(taste, axis=1, keepdims=True)
-        self.category_items = [np.flatnonzero(self.item_category == k) for k in range(c.n_categories)]
-        self._cdf: dict[int, np.ndarray] = {}
+        self._user_cdf = _cdf(rng.lognormal(0.0, c.user_activity_sigma, c.n_users))
+        self.category_items = [np.flatnonzero(self.item_category == k)
+                               for k in range(c.n_categories)]
+        self._cat_vecs = [self.item_vecs[p] for p in self.category_items]
+        self._cat_logpop = [self.log_popularity[p] for p in self.category_items]
+        # Per-event lookups as Python lists: indexing them is much cheaper than numpy scalars.
+        self._item_ids = [f"i{i}" for i in range(c.n_items)]
+        self._item_cat = self.item_category.tolist()
+        self._cat_names = [f"c{k}" for k in range(c.n_categories)]
+        self._prices = self.item_price.tolist()
+        self._user_ids = [f"u{u}" for u in range(c.n_users)]
+        self._user_cat_cdf: dict[int, list[float]] = {}
+        self._pool_cache: dict[tuple[int, int], tuple[list[float], list[float]]] = {}
+        self._uniforms: list[float] = []
+        self._upos = 0
         self._sessions: list[_Session] = []
         self._session_count = 0
         self._event_count = 0
         self._shown: dict[int, _Shown] = {}
+        #: Clicks made on recommended items so far (the closed loop's success signal).
         self.rec_clicks = 0
 
     # -- facts -------------------------------------------------------------------------------
 
     @staticmethod
     def user_id(u: int) -> str:
+        """External id of user index ``u``."""
         return f"u{u}"
 
     @staticmethod
     def item_id(i: int) -> str:
+        """External id of item index ``i``."""
         return f"i{i}"
 
     def catalogue(self) -> list[dict]:
-        """The ``items`` topic records."""
+        """The ``items`` topic records (all items available)."""
         return [
-            {"item_id": self.item_id(i), "category": f"c{self.item_category[i]}",
-             "price": float(self.item_price[i]), "available": True}
+            {"item_id": self._item_ids[i], "category": self._cat_names[self._item_cat[i]],
+             "price": self._prices[i], "available": True}
             for i in range(self.config.n_items)
         ]
 
     def affinity(self, user: int, items: np.ndarray) -> np.ndarray:
+        """True affinity (cosine of taste and item vectors, in [-1, 1]) by indexes."""
         return self.item_vecs[items] @ self.user_taste[user]
 
     def true_affinity(self, user_id: str, item_ids: list[str]) -> np.ndarray:
-        """Cosine between the user's taste and each item (for offline evaluation)."""
-        return self.affinity(int(user_id[1:]), np.array([int(i[1:]) for i in item_ids]))
+        """Cosine between the user's taste and each item, for offline evaluation of rec lists."""
+        user = self._index(user_id, "u", self.config.n_users)
+        if user is None:
+            raise ValueError(f"unknown user id {user_id!r}")
+        idx = [self._index(i, "i", self.config.n_items) for i in item_ids]
+        bad = [i for i, k in zip(item_ids, idx, strict=True) if k is None]
+        if bad:
+            raise ValueError(f"unknown item ids {bad[:5]!r}")
+        return self.affinity(user, np.asarray(idx, dtype=np.int64))
 
-    # -- choices -----------------------------------------------------------------------------
+    @staticmethod
+    def _index(ext: str, prefix: str, n: int) -> int | None:
+        """Index of an external id like ``u12``, or None when it is not one of ours."""
+        if not isinstance(ext, str) or not ext.startswith(prefix) or not ext[1:].isdigit():
+            return None
+        k = int(ext[1:])
+        return k if k < n else None
 
-    def _browse_cdf(self, user: int) -> np.ndarray:
-        cdf = self._cdf.get(user)
+    # -- randomness and choices ----------------------------------------------------------------
+
+    def _u(self) -> float:
+        """One uniform draw from a bulk-drawn buffer (a scalar rng call costs ~10x more)."""
+        if self._upos >= len(self._uniforms):
+            self._uniforms = self.rng.random(4096).tolist()
+            self._upos = 0
+        x = self._uniforms[self._upos]
+        self._upos += 1
+        return x
+
+    def _category_cdf(self, user: int) -> list[float]:
+        """Exact marginal of the browse softmax over categories, cached per user (small)."""
+        cdf = self._user_cat_cdf.get(user)
         if cdf is None:
             logits = self.config.taste_sharpness * (self.item_vecs @ self.user_taste[user])
             logits += self.log_popularity
-            p = np.exp(logits - logits.max())
-            cdf = np.cumsum(p)
-            cdf /= cdf[-1]
-            if len(self._cdf) > 5000:
-                self._cdf.clear()
-            self._cdf[user] = cdf
+            w = np.bincount(self.item_category, weights=np.exp(logits - logits.max()),
+                            minlength=self.config.n_categories)
+            cdf = self._user_cat_cdf[user] = _cdf(w)
         return cdf
 
-    def _pick_browse(self, s: _Session) -> int:
-        rng = self.rng
-        if s.item >= 0 and rng.random() < self.config.same_category_prob:
-            pool = self.category_items[self.item_category[s.item]]
-            logits = self.config.taste_sharpness * self.affinity(s.user, pool)
-            logits += self.log_popularity[pool]
-            p = np.exp(logits - logits.max())
-            return int(pool[np.searchsorted(np.cumsum(p), rng.random() * p.sum())])
-        cdf = self._browse_cdf(s.user)
-        return int(min(np.searchsorted(cdf, rng.random()), len(cdf) - 1))
+    def _pool(self, user: int, cat: int) -> tuple[list[float], list[float]]:
+        """Browse softmax within one category (cdf) and the user's affinities for its items."""
+        key = (user, cat)
+        hit = self._pool_cache.get(key)
+        if hit is None:
+            aff = self._cat_vecs[cat] @ self.user_taste[user]
+            logits = self.config.taste_sharpness * aff + self._cat_logpop[cat]
+            hit = (_cdf(np.exp(logits - logits.max())), aff.tolist())
+            if len(self._pool_cache) >= 200_000:  # bound memory on huge configs
+                self._pool_cache.clear()
+            self._pool_cache[key] = hit
+        return hit
 
-    def _from_recommendations(self, s: _Session) -> tuple[int, int] | None:
+    def _browse(self, s: _Session) -> None:
+        """Move the session to a new item: same category or taste x popularity over all items.
+
+        Sampling the category from its exact marginal and then the item within it draws from
+        the full softmax without a per-user table over every item.
+        """
+        if s.item >= 0 and self._u() < self.config.same_category_prob:
+            cat = self._item_cat[s.item]
+        else:
+            cdf = self._category_cdf(s.user)
+            cat = min(bisect.bisect(cdf, self._u()), len(cdf) - 1)
+        cdf, aff = self._pool(s.user, cat)
+        j = min(bisect.bisect(cdf, self._u()), len(cdf) - 1)
+        s.item = int(self.category_items[cat][j])
+        s.affinity = aff[j]
+        s.stage, s.rec_id, s.position = 1, None, None
+
+    def _from_recommendations(self, s: _Session) -> bool:
+        """Let the user act on an unseen list; True when they clicked one of its items."""
         shown = self._shown.get(s.user)
-        if shown is None or shown.seen or not shown.items:
-            return None
-        if self.rng.random() >= self.config.rec_follow_prob:
-            return None
-        shown.seen = True
+        if shown is None or shown.seen:
+            return False
+        shown.seen = True  # one chance per list: the next step either uses it or ignores it
+        if self._u() >= self.config.rec_follow_prob or len(shown.items) == 0:
+            return False
         c = self.config
-        items = np.array(shown.items)
-        p = _sigmoid(c.rec_click_slope * (self.affinity(s.user, items) - c.rec_click_bias))
-        p = p / (1.0 + 0.15 * np.arange(len(items)))  # users look at the top first
-        for pos in np.flatnonzero(self.rng.random(len(items)) < p):
-            return int(items[pos]), int(pos)
-        return None
+        affs = (self.item_vecs[shown.items] @ self.user_taste[s.user]).tolist()
+        for pos, aff in enumerate(affs):  # scanned top-down: the first attractive item wins
+            p = _sigmoid(c.rec_click_slope * (aff - c.rec_click_bias))
+            if self._u() < p / (1.0 + c.rec_position_decay * pos):
+                s.item, s.affinity = int(shown.items[pos]), aff
+                s.stage, s.rec_id, s.position = 2, shown.rec_id, pos
+                self.rec_clicks += 1
+                return True
+        return False
 
     def _step(self, s: _Session) -> str:
         """Advance one session by one event; returns the event type."""
-        c = self.config
-        rng = self.rng
-        picked = self._from_recommendations(s)
-        if picked is not None:
-            s.item, pos = picked
-            s.rec_id, s.position = self._shown[s.user].rec_id, pos
-            s.stage = 2
-            self.rec_clicks += 1
+        if self._from_recommendations(s):
             return "click"
-        if s.stage >= 1:
-            aff = float(self.affinity(s.user, np.array([s.item]))[0])
-            lift = 2.0 * float(_sigmoid(4.0 * (aff - 0.5)))
-            p_next = (c.click_prob, c.cart_prob, c.purchase_prob)[s.stage - 1] * lift
-            if s.stage < 4 and rng.random() < p_next:
+        c = self.config
+        if 1 <= s.stage <= 3:
+            lift = 2.0 * _sigmoid(c.funnel_slope * (s.affinity - c.funnel_pivot))
+            base = (c.click_prob, c.cart_prob, c.purchase_prob)[s.stage - 1]
+            if self._u() < base * lift:
                 s.stage += 1
                 return ("click", "cart", "purchase")[s.stage - 2]
-        s.item = self._pick_browse(s)
-        s.stage, s.rec_id, s.position = 1, None, None
+        self._browse(s)
         return "browse"
 
     def _new_session(self) -> _Session:
-        user = int(self.rng.integers(self.config.n_users))
+        """A fresh session for a user drawn by activity."""
+        user = min(bisect.bisect(self._user_cdf, self._u()), self.config.n_users - 1)
         self._session_count += 1
         return _Session(user, f"s{self.config.seed}-{self._session_count}")
 
+    # -- the stream ----------------------------------------------------------------------------
+
     def next_events(self, now_ms: int, n: int) -> list[tuple[str, dict]]:
-        """The next ``n`` events as ``(topic, event)``, all stamped ``now_ms``."""
+        """The next ``n`` events as ``(topic, event)``, all stamped ``ts = now_ms``."""
         c = self.config
         sessions = self._sessions
         while len(sessions) < c.concurrent_sessions:
             sessions.append(self._new_session())
         out: list[tuple[str, dict]] = []
-        picks = self.rng.integers(len(sessions), size=n)
-        for k in picks.tolist():
+        picks = self.rng.integers(len(sessions), size=n).tolist()
+        seed = c.seed
+        for k in picks:
             s = sessions[k]
             kind = self._step(s)
             self._event_count += 1
-            ev = {"event_id": f"sim{c.seed}-{self._event_count}", "user_id": self.user_id(s.user),
-                  "item_id": self.item_id(s.item), "ts": now_ms, "session_id": s.session_id,
-                  "category": f"c{self.item_category[s.item]}", "price": float(self.item_price[s.item])}
+            item = s.item
+            ev = {"event_id": f"sim{seed}-{self._event_count}", "user_id": self._user_ids[s.user],
+                  "item_id": self._item_ids[item], "ts": now_ms, "session_id": s.session_id,
+                  "category": self._cat_names[self._item_cat[item]], "price": self._prices[item]}
             if s.rec_id is not None:
-                ev["rec_id"], ev["position"] = s.rec_id, s.position
+                ev["rec_id"] = s.rec_id
+                ev["position"] = s.position
             if kind == "purchase":
-                ev["quantity"] = 1
+                r = self._u()
+                ev["quantity"] = 1 + (r < 0.15) + (r < 0.04)
             out.append((TOPICS[kind], ev))
-            if kind == "purchase" or self.rng.random() < c.session_end_prob:
+            if kind == "purchase" or self._u() < c.session_end_prob:
                 sessions[k] = self._new_session()
         return out
 
     def observe_recommendations(self, rec: dict) -> None:
-        """Remember the latest list a user was shown; they may act on it at their next step."""
-        user_id = rec.get("user_id", "")
-        if not user_id.startswith("u") or not user_id[1:].isdigit():
+        """Remember the latest list a user was shown; their next step may act on it.
+
+        Lists for users or items this shop does not know are ignored (foreign traffic).
+        """
+        user = self._index(rec.get("user_id", ""), "u", self.config.n_users)
+        if user is None:
             return
-        items = []
-        for entry in rec.get("items", []):
-            item_id = entry.get("item_id", "")
-            if item_id.startswith("i") and item_id[1:].isdigit() and int(item_id[1:]) < self.config.n_items:
-                items.append(int(item_id[1:]))
-        self._shown[int(user_id[1:])] = _Shown(rec.get("rec_id", ""), items)
+        items = [k for e in rec.get("items") or ()
+                 if isinstance(e, dict)
+                 and (k := self._index(e.get("item_id", ""), "i", self.config.n_items)) is not None]
+        self._shown[user] = _Shown(str(rec.get("rec_id", "")), np.asarray(items, dtype=np.int64))
 
 
 def run_simulation(
@@ -242,32 +374,48 @@ def run_simulation(
     poll_recs: Callable[[], list[dict]] | None = None,
     stop: threading.Event | None = None,
     on_tick: Callable[[int], None] | None = None,
+    *,
+    tick_s: float = 0.01,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
-    """Publish the catalogue, then events at ``rate``/s for ``duration_s``; returns events sent.
+    """Publish the catalogue to ``items``, then ``rate`` events/s for ``duration_s``; returns
+    the number of events sent (catalogue records not counted).
 
-    Events go out in small batches every ~10 ms against an absolute schedule, so the rate does
-    not drift; a producer that falls behind catches up without sleeping.
+    Events go out in batches every ``tick_s`` against an absolute schedule (event ``k`` is due at
+    ``k / rate`` seconds after the start), so the rate never drifts; when sending falls behind,
+    the next batches are larger and no time is spent sleeping. Between batches ``poll_recs`` is
+    called and its lists are fed to the shop, closing the loop; ``on_tick`` gets the running
+    total. ``stop`` ends the run early (also during a sleep). ``clock``/``sleep`` are for tests.
     """
+    if not rate > 0 or not math.isfinite(rate):
+        raise ValueError(f"rate must be a positive number of events/s, got {rate}")
+    if duration_s < 0:
+        raise ValueError(f"duration_s must not be negative, got {duration_s}")
+    if sleep is None:
+        sleep = stop.wait if stop is not None else time.sleep
     shop = Shop(config)
-    for item in shop.catalogue():
-        producer_send("items", item["item_id"].encode(), json.dumps(item).encode())
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    start = time.monotonic()
-    sent = 0
+    for item in shop.catalogue():
+        producer_send(ITEMS_TOPIC, item["item_id"].encode(), dumps(item).encode())
     total = int(rate * duration_s)
+    start = clock()
+    sent = 0
     while sent < total and not (stop is not None and stop.is_set()):
-        elapsed = time.monotonic() - start
-        due = min(total, int(elapsed * rate) + 1)
-        if due <= sent:
-            time.sleep(min(0.01, (sent + 1) / rate - elapsed))
-            continue
-        if poll_recs is not None:
-            for rec in poll_recs():
-                shop.observe_recommendations(rec)
-        now_ms = int(time.time() * 1000)
-        for topic, ev in shop.next_events(now_ms, min(due - sent, 5000)):
-            producer_send(topic, ev["user_id"].encode(), dumps(ev).encode())
-            sent += 1
-        if on_tick is not None:
-            on_tick(sent)
+        due = min(total, int((clock() - start) * rate) + 1)  # + 1: the first event goes out at once
+        if due > sent:
+            if poll_recs is not None:
+                for rec in poll_recs():
+                    shop.observe_recommendations(rec)
+            now_ms = int(time.time() * 1000)
+            for topic, ev in shop.next_events(now_ms, min(due - sent, 10_000)):
+                producer_send(topic, ev["user_id"].encode(), dumps(ev).encode())
+            sent += min(due - sent, 10_000)
+            if on_tick is not None:
+                on_tick(sent)
+        # Wake at the next tick boundary, or later when the next event is not due by then.
+        now = clock() - start
+        wait = max((int(now / tick_s) + 1) * tick_s, sent / rate) - now
+        if sent < total and sent >= min(total, int(now * rate) + 1):
+            sleep(wait)
     return sent

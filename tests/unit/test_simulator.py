@@ -1,46 +1,98 @@
+import json
+import threading
+import time
 from collections import Counter
 
+import msgspec
 import numpy as np
 import pytest
 
-from model.events import Record, decode_batch
+from model.events import CatalogItem, Record, decode_batch
 from streams.simulator import Shop, SimConfig, run_simulation
 
 SMALL = SimConfig(n_users=300, n_items=800, n_categories=12, seed=7)
+NOW = 1_700_000_000_000
+STAGE = {"events.browse": 0, "events.click": 1, "events.cart": 2, "events.purchase": 3}
+FIELDS = {"event_id": str, "user_id": str, "item_id": str, "ts": int, "session_id": str,
+          "category": str, "price": float, "quantity": int, "rec_id": str, "position": int}
 
 
 def events(shop: Shop, n: int) -> list[tuple[str, dict]]:
-    return shop.next_events(1_700_000_000_000, n)
+    return shop.next_events(NOW, n)
+
+
+def rec(user: int, items: np.ndarray, rec_id: str) -> dict:
+    return {"user_id": f"u{user}", "rec_id": rec_id,
+            "items": [{"item_id": f"i{i}", "score": 1.0} for i in items]}
 
 
 def test_seeded_and_deterministic() -> None:
-    assert events(Shop(SMALL), 500) == events(Shop(SMALL), 500)
-    assert events(Shop(SMALL), 50) != events(Shop(SimConfig(n_users=300, n_items=800, seed=8)), 50)
+    a, b = Shop(SMALL), Shop(SMALL)
+    assert a.catalogue() == b.catalogue()
+    assert events(a, 500) == events(b, 500)
+    assert events(a, 500) == events(b, 500)  # and stays in step
+    other = SimConfig(n_users=300, n_items=800, n_categories=12, seed=8)
+    assert events(Shop(SMALL), 50) != events(Shop(other), 50)
+    assert [e["event_id"] for _, e in events(Shop(SMALL), 3)] == ["sim7-1", "sim7-2", "sim7-3"]
 
 
-def test_every_event_passes_the_workers_validation() -> None:
+def test_every_event_follows_the_public_schema() -> None:
     evs = events(Shop(SMALL), 3000)
-    import msgspec
-
-    records = [Record(t, 0, i, msgspec.json.encode(e)) for i, (t, e) in enumerate(evs)]
-    good, bad = decode_batch(records, 1_700_000_000_000)
-    assert bad == [] and len(good) == 3000
+    for topic, e in evs:
+        assert topic in STAGE
+        assert {"event_id", "user_id", "item_id", "ts"} <= e.keys() <= FIELDS.keys(), e
+        for k, v in e.items():
+            assert type(v) is FIELDS[k], (k, v)
+        assert e["ts"] == NOW and e["price"] > 0
+        assert ("rec_id" in e) == ("position" in e)
+        assert ("quantity" in e) == (topic == "events.purchase")
     assert len({e["event_id"] for _, e in evs}) == 3000
+    records = [Record(t, 0, i, msgspec.json.encode(e)) for i, (t, e) in enumerate(evs)]
+    good, bad = decode_batch(records, NOW)
+    assert bad == [] and len(good) == 3000
     kinds = Counter(t for t, _ in evs)
     assert kinds["events.browse"] > kinds["events.click"] > kinds["events.cart"] > 0
     assert kinds["events.purchase"] > 0
 
 
-def test_funnel_order_within_a_session() -> None:
-    evs = events(Shop(SMALL), 20_000)
-    stage = {"events.browse": 0, "events.click": 1, "events.cart": 2, "events.purchase": 3}
+def test_catalogue_records() -> None:
+    cat = Shop(SMALL).catalogue()
+    assert [c["item_id"] for c in cat] == [f"i{i}" for i in range(SMALL.n_items)]
+    decoded = [msgspec.json.decode(json.dumps(c), type=CatalogItem) for c in cat]
+    assert all(d.available and d.price and d.price > 0 for d in decoded)
+    assert len({c["category"] for c in cat}) == SMALL.n_categories
+    # Prices are log-normal around a per-category level: categories differ far more than noise.
+    by_cat: dict[str, list[float]] = {}
+    for c in cat:
+        by_cat.setdefault(c["category"], []).append(np.log(c["price"]))
+    means = [np.mean(v) for v in by_cat.values() if len(v) > 5]
+    within = np.mean([np.std(v) for v in by_cat.values() if len(v) > 5])
+    assert np.std(means) > within
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_funnel_order_within_a_session(seed: int) -> None:
+    shop = Shop(SimConfig(n_users=300, n_items=800, n_categories=12, seed=seed))
+    evs = []
+    for _ in range(40):  # with recommendations in play, so rec clicks are checked too
+        batch = events(shop, 500)
+        for _, e in batch[::5]:
+            u = int(e["user_id"][1:])
+            shop.observe_recommendations(rec(u, np.argsort(-shop.affinity(u, np.arange(800)))[:10],
+                                             f"r-{e['event_id']}"))
+        evs += batch
     seen: dict[tuple[str, str], set[int]] = {}
+    users: dict[str, str] = {}
     for topic, e in evs:
+        assert users.setdefault(e["session_id"], e["user_id"]) == e["user_id"]
         key = (e["session_id"], e["item_id"])
-        s = stage[topic]
-        if s >= 2 and "rec_id" not in e:
+        s = STAGE[topic]
+        if s == 1 and "rec_id" in e:
+            pass  # a click on a recommendation needs no browse first
+        elif s >= 1:
             assert s - 1 in seen.get(key, set()), f"{topic} without the step before it: {e}"
         seen.setdefault(key, set()).add(s)
+    assert Counter(t for t, e in evs if "rec_id" in e)["events.purchase"] > 0
 
 
 def test_popularity_is_skewed() -> None:
@@ -50,27 +102,159 @@ def test_popularity_is_skewed() -> None:
     assert sum(top[: SMALL.n_items // 10]) > 0.4 * sum(top)
 
 
+def test_users_browse_and_buy_what_they_like() -> None:
+    shop = Shop(SMALL)
+    evs = events(shop, 20_000)
+    aff = {t: [] for t in STAGE}
+    for t, e in evs:
+        aff[t].append(float(shop.true_affinity(e["user_id"], [e["item_id"]])[0]))
+    base = float(np.mean(shop.user_taste @ shop.item_vecs.T))
+    assert np.mean(aff["events.browse"]) > base + 0.2
+    assert np.mean(aff["events.purchase"]) > np.mean(aff["events.browse"])
+
+
+def test_true_affinity_and_foreign_ids() -> None:
+    shop = Shop(SMALL)
+    got = shop.true_affinity("u3", ["i0", "i5"])
+    assert got.shape == (2,) and np.all(np.abs(got) <= 1 + 1e-9)
+    assert got[1] == pytest.approx(float(shop.item_vecs[5] @ shop.user_taste[3]))
+    with pytest.raises(ValueError, match="unknown item"):
+        shop.true_affinity("u3", ["i999999"])
+    with pytest.raises(ValueError, match="unknown user"):
+        shop.true_affinity("bob", ["i1"])
+    # Lists for strangers or with foreign items are ignored, never an error.
+    shop.observe_recommendations({"user_id": "bob", "rec_id": "r", "items": [{"item_id": "i1"}]})
+    shop.observe_recommendations({"user_id": "u1", "rec_id": "r", "items": [{"item_id": "x"}]})
+    shop.observe_recommendations({"user_id": "u2"})
+    events(shop, 1000)
+
+
+def rec_clicks(seed: int, good: bool, follow: float = 0.5) -> tuple[int, list[dict]]:
+    shop = Shop(SimConfig(n_users=200, n_items=600, n_categories=10, seed=seed,
+                          rec_follow_prob=follow))
+    order = {u: np.argsort(shop.affinity(u, np.arange(600))) for u in range(200)}
+    attributed = []
+    for r in range(30):
+        for u in range(200):
+            items = order[u][::-1][:10] if good else order[u][:10]
+            shop.observe_recommendations(rec(u, items, f"r{r}-{u}"))
+        attributed += [e for t, e in events(shop, 400) if t == "events.click" and "rec_id" in e]
+    assert shop.rec_clicks == len(attributed)
+    return len(attributed), attributed
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_better_recommendations_earn_more_clicks(seed: int) -> None:
-    def clicks(good: bool) -> int:
-        shop = Shop(SimConfig(n_users=200, n_items=600, n_categories=10, seed=seed))
-        for _ in range(30):
-            for u in range(200):
-                aff = shop.affinity(u, np.arange(600))
-                order = np.argsort(-aff if good else aff)[:10]
-                shop.observe_recommendations(
-                    {"user_id": f"u{u}", "rec_id": f"r{u}", "items": [{"item_id": f"i{i}"} for i in order]})
-            events(shop, 400)
-        return shop.rec_clicks
+    good, clicks = rec_clicks(seed, good=True)
+    bad, _ = rec_clicks(seed, good=False)
+    assert good > 3 * max(bad, 1) and good > 100
+    shop = Shop(SimConfig(n_users=200, n_items=600, n_categories=10, seed=seed))
+    for e in clicks:  # the click names the list and the item's place in it
+        r, u = e["rec_id"][1:].split("-")
+        top = np.argsort(-shop.affinity(int(u), np.arange(600)))[:10]
+        assert e["item_id"] == f"i{top[e['position']]}"
+    assert Counter(e["position"] for e in clicks)[0] > Counter(e["position"] for e in clicks)[9]
 
-    assert clicks(good=True) > 3 * clicks(good=False)
+
+def test_no_follow_no_rec_clicks() -> None:
+    assert rec_clicks(3, good=True, follow=0.0)[0] == 0
+
+
+def test_a_list_gets_one_chance() -> None:
+    shop = Shop(SimConfig(n_users=1, n_items=50, n_categories=5, rec_follow_prob=1.0,
+                          rec_click_bias=-5.0, concurrent_sessions=1))
+    shop.observe_recommendations(rec(0, np.arange(3), "r1"))
+    evs = events(shop, 20)
+    assert sum("rec_id" in e and e["rec_id"] == "r1" and t == "events.click" for t, e in evs) == 1
 
 
 def test_run_simulation_sends_catalogue_then_paced_events() -> None:
     sent: list[tuple[str, bytes, bytes]] = []
+    t0 = time.monotonic()
     n = run_simulation(lambda t, k, v: sent.append((t, k, v)), rate=2000, duration_s=0.5,
                        config=SMALL, poll_recs=lambda: [])
+    took = time.monotonic() - t0
     topics = Counter(t for t, _, _ in sent)
     assert topics["items"] == SMALL.n_items
+    assert all(t == "items" for t, _, _ in sent[: SMALL.n_items])
     assert n == 1000 == sum(v for t, v in topics.items() if t.startswith("events."))
-    assert sent[0][0] == "items"
+    assert 0.45 < took < 2.0
+    for t, k, v in sent:
+        assert b" " not in v  # compact JSON
+        d = json.loads(v)
+        assert k.decode() == (d["item_id"] if t == "items" else d["user_id"])
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        assert s > 0
+        self.sleeps.append(s)
+        self.t += s
+
+
+def test_pacing_in_ten_ms_batches_without_drift() -> None:
+    clock = FakeClock()
+    ticks: list[tuple[float, int]] = []
+    n = run_simulation(lambda *a: None, rate=1000, duration_s=2.0, config=SMALL,
+                       on_tick=lambda k: ticks.append((clock.t, k)), clock=clock,
+                       sleep=clock.sleep)
+    assert n == 2000
+    assert clock.t == pytest.approx(2.0, abs=0.011)
+    sizes = [b - a for (_, a), (_, b) in zip(ticks, ticks[1:], strict=False)]
+    assert max(sizes) <= 11 and np.mean(sizes) == pytest.approx(10, abs=0.5)
+    for t, k in ticks:  # never ahead of schedule, never more than a tick behind
+        assert k <= t * 1000 + 1 and k >= min(2000, t * 1000 - 11)
+
+
+def test_low_rates_sleep_until_the_next_event() -> None:
+    clock = FakeClock()
+    n = run_simulation(lambda *a: None, rate=5, duration_s=2.0, config=SMALL, clock=clock,
+                       sleep=clock.sleep)
+    assert n == 10 and len(clock.sleeps) == 9
+    assert clock.sleeps == pytest.approx([0.2] * 9)
+
+
+def test_catches_up_without_sleeping_when_behind() -> None:
+    clock = FakeClock()
+
+    def slow_send(topic: str, key: bytes, value: bytes) -> None:
+        if topic != "items":
+            clock.t += 0.002  # 500 events/s at most, against 1000 asked for
+
+    n = run_simulation(slow_send, rate=1000, duration_s=1.0, config=SMALL, clock=clock,
+                       sleep=clock.sleep)
+    assert n == 1000 and clock.sleeps == []
+
+
+def test_closed_loop_stop_and_bad_rate() -> None:
+    stop = threading.Event()
+    clock = FakeClock()
+    out: list[dict] = []
+    shop = Shop(SMALL)
+
+    def send(topic: str, key: bytes, value: bytes) -> None:
+        if topic != "items":
+            out.append(json.loads(value))
+
+    def poll() -> list[dict]:  # recommend each recent user their best items
+        recent = {e["user_id"] for e in out[-20:]}
+        return [rec(int(u[1:]), np.argsort(-shop.affinity(int(u[1:]), np.arange(800)))[:10],
+                    f"r{len(out)}-{u}") for u in recent]
+
+    def on_tick(k: int) -> None:
+        if k >= 3000:
+            stop.set()
+
+    n = run_simulation(send, rate=1000, duration_s=60, config=SMALL, poll_recs=poll, stop=stop,
+                       on_tick=on_tick, clock=clock, sleep=clock.sleep)
+    assert 3000 <= n < 3100 and len(out) == n
+    assert sum("rec_id" in e for e in out) > 50
+    with pytest.raises(ValueError, match="rate"):
+        run_simulation(lambda *a: None, rate=0, duration_s=1, config=SMALL)
