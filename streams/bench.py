@@ -6,6 +6,7 @@ All three figures come from one run on one broker:
     consumes them; events/s from its first processed event to its last;
 (b) latency: the simulator publishes at a fixed rate while the worker runs; for every
     recommendation, the time from its triggering event's ``ts`` to its arrival at a consumer;
+(a0) the same with the events read through a plain Faust agent (``FEEDREC_CONSUMER=faust``);
 (c) ceiling: a bare confluent-kafka loop consumes the same N events, decodes and validates
     them with the same decoder, and produces one message per event, with no Faust.
 """
@@ -153,8 +154,15 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
         results["producer_events_per_s"] = publish_events(bootstrap, events)
         print("(c) raw confluent-kafka consume-validate-produce ...", flush=True)
         results["raw_events_per_s"] = raw_ceiling(bootstrap, events)
+        print("(a0) full pipeline, one worker reading through a plain Faust agent ...", flush=True)
+        (work / "a0").mkdir()
+        (work / "a").mkdir()
+        with worker_process(bootstrap, work / "a0", f"feedrec-bench-{uuid.uuid4().hex[:8]}",
+                            env={"FEEDREC_CONSUMER": "faust"}) as (_, url):
+            results["faust_agent_events_per_s"] = pipeline_throughput(url, events)
         print("(a) full pipeline, one worker ...", flush=True)
-        with worker_process(bootstrap, work, f"feedrec-bench-{uuid.uuid4().hex[:8]}") as (_, url):
+        with worker_process(bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}"
+                            ) as (_, url):
             results["pipeline_events_per_s"] = pipeline_throughput(url, events)
             print(f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...",
                   flush=True)
@@ -164,6 +172,8 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
     lat = results["latency"]
     results["ratio_a_over_c"] = a / c
     print("\nfeedrec bench")
+    a0 = float(results["faust_agent_events_per_s"])  # type: ignore[arg-type]
+    print(f"  (a0) same, plain Faust agent path  {a0:10,.0f} events/s")
     print(f"  (a) full pipeline, one worker      {a:10,.0f} events/s")
     print(f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "  # type: ignore[index]
           f"p99 {lat['p99_ms']:.0f} ms")  # type: ignore[index]

@@ -19,11 +19,14 @@ FAST = {"FEEDREC_CHECKPOINT_INTERVAL_S": "2", "FEEDREC_INDEX_REFRESH_S": "0.2",
         "FEEDREC_BATCH_WITHIN_S": "0.02", "FEEDREC_BROWSE_REC_INTERVAL_S": "0"}
 
 
-@pytest.fixture(scope="module")
-def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["batch", "faust"])
+def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[str]:
+    """One worker per consumer mode: the batch drain (default) and the plain Faust agent."""
     data = tmp_path_factory.mktemp("worker")
     app_id = f"feedrec-it-{uuid.uuid4().hex[:8]}"
-    with worker_process(bootstrap, data, app_id, env=FAST) as (_, url):
+    env = {**FAST, "FEEDREC_CONSUMER": request.param}
+    with worker_process(bootstrap, data, app_id, env=env) as (_, url):
         yield url
 
 
