@@ -34,3 +34,10 @@ def test_table_lists_every_variable() -> None:
     table = settings_table()
     for spec in SETTINGS.values():
         assert f"`{spec.env}`" in table
+
+
+def test_readme_settings_table_is_current() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert settings_table() in readme, "regenerate the README table from `feedrec settings`"
