@@ -8,18 +8,35 @@ from index.base import VectorIndex
 
 log = logging.getLogger(__name__)
 
+KINDS = ("auto", "faiss", "exact")
+
 
 def make_index(dim: int, kind: str = "auto", use_gpu: bool | None = None) -> VectorIndex:
-    """``auto`` and ``faiss`` give FAISS (GPU when faiss sees one); ``exact`` gives brute force."""
+    """``auto`` and ``faiss`` give FAISS (GPU when faiss sees one); ``exact`` gives brute force.
+
+    ``auto`` falls back to the exact index when faiss is not installed, so a bare install runs.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown index kind {kind!r}: expected one of {', '.join(KINDS)}")
+    index: VectorIndex
     if kind == "exact":
         from index.exact import ExactIndex
 
-        index: VectorIndex = ExactIndex(dim)
-    elif kind in ("auto", "faiss"):
-        from index.faiss_index import FaissIndex
-
-        index = FaissIndex(dim, use_gpu=use_gpu)
+        index = ExactIndex(dim)
     else:
-        raise ValueError(f"unknown index kind {kind!r}: expected auto, faiss or exact")
-    log.info("retrieval index: %s (dim %d)", index.name, dim)
+        try:
+            from index.faiss_index import FaissIndex
+        except ImportError:
+            if kind == "faiss":
+                raise
+            from index.exact import ExactIndex
+
+            log.warning("faiss is not installed; falling back to the exact index")
+            index = ExactIndex(dim)
+        else:
+            index = FaissIndex(dim, use_gpu=use_gpu)
+    log.info("retrieval index: %s (dim %d, kind=%s)", index.name, dim, kind)
     return index
+
+
+__all__ = ["KINDS", "VectorIndex", "make_index"]

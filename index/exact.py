@@ -1,60 +1,114 @@
-"""Exact brute-force inner-product search: the reference the FAISS indexes are tested against."""
+"""Exact brute-force inner-product search: the reference the FAISS indexes are tested against.
+
+Vectors live in one growable float32 block; an id -> slot dict finds them. Removal moves the last
+slots into the holes, so nothing is ever rebuilt and every operation is vectorised over its batch.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from index.base import VectorIndex, pad_results
+from index.base import VectorIndex, as_queries, empty_results, prepare_upsert
+
+#: Score-matrix entries per search chunk (bounds memory: 8M floats = 32 MiB).
+_CHUNK_ENTRIES = 8_000_000
 
 
 class ExactIndex(VectorIndex):
+    """Brute force over a dense block; correct by construction, fine up to ~10^5-10^6 items."""
+
     name = "exact"
 
     def __init__(self, dim: int) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
         self.dim = dim
         self._pos: dict[int, int] = {}
-        self._ids = np.empty(0, dtype=np.int64)
-        self._vecs = np.empty((0, dim), dtype=np.float32)
+        self._ids = np.empty(16, dtype=np.int64)
+        self._vecs = np.empty((16, dim), dtype=np.float32)
+        self._n = 0
 
     def __len__(self) -> int:
-        return len(self._pos)
+        return self._n
+
+    def _slots(self, ids: np.ndarray) -> np.ndarray:
+        """Slot of each id, -1 when absent."""
+        get = self._pos.get
+        return np.fromiter((get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids))
+
+    def _reserve(self, n: int) -> None:
+        """Grow the blocks geometrically so appends are amortised O(1) per row."""
+        if n <= len(self._ids):
+            return
+        cap = max(n, 2 * len(self._ids))
+        ids = np.empty(cap, dtype=np.int64)
+        vecs = np.empty((cap, self.dim), dtype=np.float32)
+        ids[: self._n] = self._ids[: self._n]
+        vecs[: self._n] = self._vecs[: self._n]
+        self._ids, self._vecs = ids, vecs
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.asarray(ids, dtype=np.int64)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        known = np.array([i in self._pos for i in ids.tolist()], dtype=bool)
-        if known.any():
-            self._vecs[[self._pos[i] for i in ids[known].tolist()]] = vectors[known]
-        new_ids = ids[~known]
-        start = len(self._ids)
-        for n, i in enumerate(new_ids.tolist()):
-            self._pos[i] = start + n
-        self._ids = np.concatenate([self._ids, new_ids])
-        self._vecs = np.concatenate([self._vecs, vectors[~known]])
+        """Replace known ids in place; append the rest."""
+        ids, vectors = prepare_upsert(ids, vectors, self.dim)
+        if not len(ids):
+            return
+        slots = self._slots(ids)
+        known = slots >= 0
+        self._vecs[slots[known]] = vectors[known]
+        new = ~known
+        n_new = int(new.sum())
+        if n_new:
+            self._reserve(self._n + n_new)
+            start, end = self._n, self._n + n_new
+            self._ids[start:end] = ids[new]
+            self._vecs[start:end] = vectors[new]
+            self._pos.update(zip(ids[new].tolist(), range(start, end), strict=True))
+            self._n = end
 
     def remove(self, ids: np.ndarray) -> None:
-        drop = [self._pos.pop(i) for i in np.asarray(ids).tolist() if i in self._pos]
-        if not drop:
+        """Fill each hole with a live row from the end of the block."""
+        ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
+        slots = self._slots(ids)
+        slots = slots[slots >= 0]
+        if not len(slots):
             return
-        keep = np.ones(len(self._ids), dtype=bool)
-        keep[drop] = False
-        self._ids = self._ids[keep]
-        self._vecs = self._vecs[keep]
-        self._pos = {i: n for n, i in enumerate(self._ids.tolist())}
+        for i in self._ids[slots].tolist():
+            del self._pos[i]
+        n_after = self._n - len(slots)
+        holes = slots[slots < n_after]
+        tail = np.arange(n_after, self._n)
+        movers = tail[~np.isin(tail, slots)]  # live rows beyond the new end
+        self._ids[holes] = self._ids[movers]
+        self._vecs[holes] = self._vecs[movers]
+        self._pos.update(zip(self._ids[holes].tolist(), holes.tolist(), strict=True))
+        self._n = n_after
+
+    def clear(self) -> None:
+        """Forget everything (capacity is kept)."""
+        self._pos.clear()
+        self._n = 0
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        out_ids = np.full((len(q), k), -1, dtype=np.int64)
-        out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
-        n = len(self._ids)
-        if n == 0 or k <= 0:
+        """Exact top-k, in query chunks so the score matrix stays small."""
+        q = as_queries(queries, self.dim)
+        out_ids, out_scores = empty_results(len(q), k)
+        n = self._n
+        if n == 0 or k <= 0 or len(q) == 0:
             return out_ids, out_scores
-        scores = q @ self._vecs.T
+        vecs_t = self._vecs[:n].T
+        ids = self._ids[:n]
         top = min(k, n)
-        part = np.argpartition(-scores, top - 1, axis=1)[:, :top]
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        best = np.take_along_axis(part, order, axis=1)
-        out_ids[:, :top] = self._ids[best]
-        out_scores[:, :top] = np.take_along_axis(scores, best, axis=1)
-        return pad_results(out_ids, out_scores)
+        step = max(1, _CHUNK_ENTRIES // n)
+        for s in range(0, len(q), step):
+            scores = q[s : s + step] @ vecs_t
+            if top < n:
+                part = np.argpartition(scores, n - top, axis=1)[:, n - top :]
+            else:
+                part = np.broadcast_to(np.arange(n), scores.shape)
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            # Best first; ties broken by smaller id so results are deterministic.
+            order = np.lexsort((ids[part], -part_scores), axis=1)
+            best = np.take_along_axis(part, order, axis=1)
+            out_ids[s : s + step, :top] = ids[best]
+            out_scores[s : s + step, :top] = np.take_along_axis(part_scores, order, axis=1)
+        return out_ids, out_scores

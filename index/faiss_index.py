@@ -1,7 +1,9 @@
 """FAISS inner-product index by id, on the GPU when faiss has one.
 
 The CPU ``IndexIDMap2(IndexFlatIP)`` is the source of truth for upserts and removals; under CUDA
-a GPU copy serves searches and is rebuilt lazily after changes (a flat copy is a single memcpy).
+a GPU copy serves searches and is re-mirrored lazily, on the first search after a change (a flat
+index copies as one block, so this is cheaper than keeping two structures in step). Nothing here
+touches GPU symbols unless a GPU was asked for and found, so faiss-cpu imports it safely.
 """
 
 from __future__ import annotations
@@ -11,26 +13,39 @@ import logging
 import faiss
 import numpy as np
 
-from index.base import VectorIndex, pad_results
+from index.base import VectorIndex, as_queries, empty_results, pad_results, prepare_upsert
+from model.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: Largest k a GPU flat search accepts; larger searches run on the CPU copy.
+GPU_MAX_K = 2048
+
 
 def gpu_count() -> int:
-    """GPUs usable by this faiss build (0 for faiss-cpu)."""
+    """GPUs usable by this faiss build (0 for faiss-cpu or when the query itself fails)."""
     get = getattr(faiss, "get_num_gpus", None)
-    return int(get()) if get is not None else 0
+    try:
+        return int(get()) if get is not None else 0
+    except Exception:  # a broken CUDA install must not take the CPU path down with it
+        return 0
 
 
 class FaissIndex(VectorIndex):
+    """Exact (flat) inner-product search through FAISS; ids are caller-chosen int64."""
+
     def __init__(self, dim: int, use_gpu: bool | None = None) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
         self.dim = dim
-        self.use_gpu = gpu_count() > 0 if use_gpu is None else use_gpu
-        if self.use_gpu and gpu_count() == 0:
-            raise RuntimeError("use_gpu=True but this faiss build sees no GPU (install faiss-gpu)")
+        gpus = gpu_count()
+        self.use_gpu = gpus > 0 if use_gpu is None else bool(use_gpu)
+        if self.use_gpu and gpus == 0:
+            raise ConfigError("use_gpu=True but this faiss build sees no GPU: install faiss-gpu "
+                              "or leave use_gpu unset")
         self.name = "faiss-gpu" if self.use_gpu else "faiss-cpu"
         self._cpu = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._gpu = None
+        self._gpu: faiss.Index | None = None
         self._gpu_res = faiss.StandardGpuResources() if self.use_gpu else None
         self._stale = True
 
@@ -38,22 +53,31 @@ class FaissIndex(VectorIndex):
         return int(self._cpu.ntotal)
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        """Remove-then-add: IndexIDMap2 has no in-place update."""
+        ids, vectors = prepare_upsert(ids, vectors, self.dim)
         if len(ids) == 0:
             return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        self._cpu.remove_ids(ids)
+        if self._cpu.ntotal:
+            self._cpu.remove_ids(ids)
         self._cpu.add_with_ids(vectors, ids)
         self._stale = True
 
     def remove(self, ids: np.ndarray) -> None:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if len(ids):
+        """Drop ``ids``; unknown ids are ignored."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) and self._cpu.ntotal:
             self._cpu.remove_ids(ids)
             self._stale = True
 
-    def _searcher(self) -> faiss.Index:
-        if not self.use_gpu:
+    def clear(self) -> None:
+        """Drop everything."""
+        self._cpu.reset()
+        self._gpu = None
+        self._stale = True
+
+    def _searcher(self, k: int) -> faiss.Index:
+        """The GPU mirror (refreshed if stale) or, without a GPU or for huge k, the CPU index."""
+        if not self.use_gpu or k > GPU_MAX_K:
             return self._cpu
         if self._stale or self._gpu is None:
             self._gpu = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._cpu)
@@ -61,9 +85,11 @@ class FaissIndex(VectorIndex):
         return self._gpu
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        if len(self) == 0 or len(q) == 0:
-            return (np.full((len(q), k), -1, dtype=np.int64),
-                    np.full((len(q), k), -np.inf, dtype=np.float32))
-        scores, ids = self._searcher().search(q, k)
-        return pad_results(ids, scores)
+        """Top-k by inner product; asks faiss for at most ``len(self)`` and pads the rest."""
+        q = as_queries(queries, self.dim)
+        n = len(self)
+        if n == 0 or len(q) == 0 or k <= 0:
+            return empty_results(len(q), max(k, 0))
+        kk = min(k, n)
+        scores, ids = self._searcher(kk).search(q, kk)
+        return pad_results(ids, scores, k)

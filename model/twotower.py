@@ -2,28 +2,33 @@
 
 A user's query vector is their own embedding plus a recency-weighted mean of the embeddings of
 their recent items, so a user seen once is already served by what they just looked at. Training
-is a weighted sampled softmax over in-batch and uniformly sampled negatives, with sparse gradients
-and SparseAdam so a step costs O(batch), not O(catalogue).
+is a weighted sampled softmax over in-batch and uniformly sampled negatives. Only the rows a batch
+touches are gathered, differentiated and updated (a lazy, row-wise Adam written out by hand), so a
+step costs O(batch), never O(capacity): no optimizer ever walks the whole table.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from model.base import RetrievalModel
-from model.exceptions import ConfigError
+from model.exceptions import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
+
+#: Bumped when the layout of :meth:`EmbeddingModel.state_dict` changes.
+STATE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
+    """Hyperparameters; frozen so a running model's settings cannot drift under it."""
+
     dim: int = 32
     user_capacity: int = 200_000
     item_capacity: int = 200_000
@@ -31,171 +36,331 @@ class ModelConfig:
     negatives: int = 64
     lr: float = 0.05
     l2: float = 1e-6
+    seed: int = 0
     #: Weight of the i-th most recent history item is ``history_decay ** i``.
     history_decay: float = 0.8
     init_std: float = 0.1
-    seed: int = 0
+    #: Whether gradients flow into the item embeddings read through the history (costs ~H x rows).
+    train_history: bool = True
+    #: At most this many in-batch positives serve as shared negatives (bounds the softmax width).
+    in_batch_negatives: int = 1024
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        """Fail at construction, with the field named, rather than deep inside a training step."""
+        positive = ("dim", "user_capacity", "item_capacity", "history_len", "lr")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        for name in ("negatives", "in_batch_negatives", "l2", "init_std"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.history_decay <= 1.0:
+            raise ConfigError(f"ModelConfig.history_decay must be in (0, 1], got {self.history_decay}")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise ConfigError("ModelConfig.beta1 and beta2 must be in [0, 1)")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """CUDA when present (or asked for), else CPU; decided once and logged by the caller."""
+    """CUDA when present (or asked for), else CPU; decided once, at construction."""
     if isinstance(device, torch.device):
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("FEEDREC_DEVICE=cuda but no CUDA device is available; use auto or cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r}: expected auto, cpu or cuda[:N]") from exc
+
+
+class _Table:
+    """One embedding table with its Adam moments, updated lazily row by row."""
+
+    __slots__ = ("weight", "moments")
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        self.weight = weight
+        #: Adam's first and second moments side by side: one gather and one scatter per step.
+        self.moments = weight.new_zeros(weight.shape[0], 2, weight.shape[1])
 
 
 class EmbeddingModel(RetrievalModel):
-    def __init__(self, config: ModelConfig = ModelConfig(), device: str | torch.device = "auto"):
-        self.config = config
-        self.dim = config.dim
+    """User + pooled-history query tower against an item embedding table (see module docstring)."""
+
+    def __init__(self, config: ModelConfig | None = None,
+                 device: str | torch.device = "auto") -> None:
+        self.config = cfg = config if config is not None else ModelConfig()
+        self.dim = cfg.dim
         self.device = resolve_device(device)
         self.version = 0
-        self._gen = torch.Generator(device="cpu").manual_seed(config.seed)
-        self.user_emb = torch.nn.Embedding(config.user_capacity, config.dim, sparse=True)
-        self.item_emb = torch.nn.Embedding(config.item_capacity, config.dim, sparse=True)
-        with torch.no_grad():
-            self.user_emb.weight.zero_()
-            self.item_emb.weight.copy_(
-                torch.randn(config.item_capacity, config.dim, generator=self._gen) * config.init_std
-            )
-        self.user_emb.to(self.device)
-        self.item_emb.to(self.device)
+        self._adam_t = 0
+        self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        items = torch.randn(cfg.item_capacity, cfg.dim, generator=self._gen) * cfg.init_std
+        self._users = _Table(torch.zeros(cfg.user_capacity, cfg.dim, device=self.device))
+        self._items = _Table(items.to(self.device))
         self._decay = torch.tensor(
-            [config.history_decay**i for i in range(config.history_len)], device=self.device
-        )
-        self.optimizer = torch.optim.SparseAdam(
-            [self.user_emb.weight, self.item_emb.weight], lr=config.lr
+            [cfg.history_decay**i for i in range(cfg.history_len)], device=self.device
         )
         self._items_used = 0
-        self._dirty: list[np.ndarray] = []
-        log.info("model on %s (dim %d)", self.device, config.dim)
+        self._dirty = np.zeros(cfg.item_capacity, dtype=bool)
+        log.info("model on %s (dim %d, %d users x %d items)", self.device, cfg.dim,
+                 cfg.user_capacity, cfg.item_capacity)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+    def _long(self, a: np.ndarray) -> torch.Tensor:
+        """int64 tensor on the model's device without a copy on CPU."""
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)
 
-    def _query(self, users: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
-        h = hist[:, : self.config.history_len]
-        mask = (h >= 0).float() * self._decay[: h.shape[1]]
-        items = self.item_emb(h.clamp(min=0)) * mask.unsqueeze(-1)
-        pooled = items.sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-6)
-        known = (users >= 0).float().unsqueeze(-1)
-        return self.user_emb(users.clamp(min=0)) * known + pooled
+    def _check_rows(self, rows: np.ndarray, capacity: int, what: str) -> None:
+        """Out-of-range rows would index garbage or crash inside torch with an opaque message."""
+        if rows.size and (rows.max() >= capacity or rows.min() < -1):
+            raise ValueError(f"{what} rows must lie in [-1, {capacity}); got {rows.min()}..{rows.max()}")
+
+    def _histories(self, histories: np.ndarray, batch: int) -> np.ndarray:
+        """Histories cut (or padded with -1) to ``history_len`` columns."""
+        h = np.asarray(histories, dtype=np.int64).reshape(batch, -1)
+        n = self.config.history_len
+        if h.shape[1] >= n:
+            return h[:, :n]
+        return np.pad(h, ((0, 0), (0, n - h.shape[1])), constant_values=-1)
+
+    def _pool(self, table: torch.Tensor, idx: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
+        """Recency-weighted mean of ``table[idx]`` per row, -1 slots of ``hist`` masked out.
+
+        ``embedding_bag`` never materialises the (B, H, dim) gather and has a fused backward.
+        """
+        mask = (hist >= 0).to(table.dtype) * self._decay[: hist.shape[1]]
+        mask = mask / mask.sum(1, keepdim=True).clamp(min=1e-6)
+        return F.embedding_bag(idx, table, per_sample_weights=mask, mode="sum")
+
+    @staticmethod
+    def _unique(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sorted distinct rows and, for every input, its position among them."""
+        return torch.unique(rows, sorted=True, return_inverse=True)
 
     # -- learning ----------------------------------------------------------------------------
 
     def learn_many(self, user_rows: np.ndarray, item_rows: np.ndarray, weights: np.ndarray,
                    histories: np.ndarray) -> float:
-        if len(item_rows) == 0:
+        """One weighted sampled-softmax step touching only the batch's rows; returns the loss."""
+        cfg = self.config
+        item_rows = np.asarray(item_rows, dtype=np.int64).reshape(-1)
+        b = len(item_rows)
+        if b == 0:
             return 0.0
-        self._items_used = max(self._items_used, int(item_rows.max()) + 1)
-        users = self._tensor(user_rows)
-        pos = self._tensor(item_rows)
-        hist = self._tensor(histories)
-        w = torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(self.device)
-        neg = torch.randint(0, self._items_used, (self.config.negatives,), generator=self._gen)
-        neg = neg.to(self.device)
-        cand = torch.cat([pos, neg])
-        q = self._query(users, hist)
-        c = self.item_emb(cand)
-        logits = q @ c.T
-        # A candidate equal to the row's positive (a repeat in the batch) is not a negative.
-        same = cand.unsqueeze(0) == pos.unsqueeze(1)
-        target = torch.arange(len(pos), device=self.device)
-        same[target, target] = False
-        logits = logits.masked_fill(same, float("-inf"))
-        loss = (F.cross_entropy(logits, target, reduction="none") * w).sum() / w.sum()
-        if self.config.l2:
-            loss = loss + self.config.l2 * (q.pow(2).sum() + c.pow(2).sum()) / len(pos)
-        self.optimizer.zero_grad(set_to_none=True)
+        user_rows = np.asarray(user_rows, dtype=np.int64).reshape(-1)
+        weights = np.asarray(weights, dtype=np.float32).reshape(-1)
+        if len(user_rows) != b or len(weights) != b:
+            raise ValueError(f"user_rows ({len(user_rows)}), item_rows ({b}) and weights "
+                             f"({len(weights)}) must have the same length")
+        hist_np = self._histories(histories, b)
+        if item_rows.min() < 0:
+            raise ValueError("item_rows must be >= 0 (the positive item of every example)")
+        self._check_rows(item_rows, cfg.item_capacity, "item")
+        self._check_rows(hist_np, cfg.item_capacity, "history")
+        self._check_rows(user_rows, cfg.user_capacity, "user")
+        self._items_used = max(self._items_used, int(item_rows.max()) + 1,
+                               int(hist_np.max(initial=-1)) + 1)
+
+        dev = self.device
+        pos = self._long(item_rows)
+        users = self._long(user_rows)
+        hist = self._long(hist_np)
+        w = torch.from_numpy(weights).to(dev)
+        neg = torch.randint(0, self._items_used, (cfg.negatives,), generator=self._gen).to(dev)
+        shared = pos
+        if b > cfg.in_batch_negatives:
+            pick = torch.randperm(b, generator=self._gen)[: cfg.in_batch_negatives].to(dev)
+            shared = pos[pick]
+        cand = torch.cat([shared, neg])
+
+        # Every item row the step reads, once; trainable copies of just those rows.
+        hmask = hist >= 0
+        hist_valid = hist[hmask] if cfg.train_history else hist.new_empty(0)
+        touched, inv = self._unique(torch.cat([pos, cand, hist_valid]))
+        n_pos, n_cand = b, len(cand)
+        pos_i, cand_i = inv[:n_pos], inv[n_pos : n_pos + n_cand]
+        item_w = self._items.weight.index_select(0, touched).requires_grad_()
+        if cfg.train_history:
+            hist_i = torch.zeros_like(hist)
+            hist_i[hmask] = inv[n_pos + n_cand :]
+            pooled = self._pool(item_w, hist_i, hist)
+        else:
+            pooled = self._pool(self._items.weight, hist.clamp(min=0), hist)
+        known = users >= 0
+        u_rows, u_inv = self._unique(users[known])
+        user_w = self._users.weight.index_select(0, u_rows).requires_grad_()
+        # Unknown (-1) users read an extra zero row that is not trained.
+        u_idx = torch.full((b,), len(u_rows), dtype=torch.long, device=dev)
+        u_idx[known] = u_inv
+        user_part = torch.cat([user_w, user_w.new_zeros(1, cfg.dim)])[u_idx]
+
+        q = user_part + pooled
+        logits = q @ item_w[cand_i].T
+        # A candidate that is the example's own positive is not a negative for it.
+        hits = cand.unsqueeze(0) == pos.unsqueeze(1)
+        if shared is pos:
+            # Column i is example i's positive: the target, so no extra column is needed.
+            target = torch.arange(b, device=dev)
+            hits[target, target] = False
+            logits = logits.masked_fill_(hits, float("-inf"))
+        else:
+            pos_logit = (q * item_w[pos_i]).sum(1, keepdim=True)
+            logits = torch.cat([pos_logit, logits.masked_fill_(hits, float("-inf"))], dim=1)
+            target = torch.zeros(b, dtype=torch.long, device=dev)
+        per_example = F.cross_entropy(logits, target, reduction="none")
+        loss = (per_example * w).sum() / w.sum().clamp(min=1e-12)
         loss.backward()
-        self.optimizer.step()
+
+        self._adam_t += 1
+        self._apply(self._items, touched, item_w)
+        self._apply(self._users, u_rows, user_w)
         self.version += 1
-        touched = [item_rows, neg.cpu().numpy(), histories[histories >= 0]]
-        self._dirty.append(np.concatenate([np.asarray(t, dtype=np.int64) for t in touched]))
+        self._dirty[touched.cpu().numpy()] = True
         return float(loss.detach())
+
+    @torch.no_grad()
+    def _apply(self, table: _Table, rows: torch.Tensor, leaf: torch.Tensor) -> None:
+        """Lazy Adam (L2 as weight decay) on distinct ``rows``; other rows are left untouched."""
+        cfg = self.config
+        grad = leaf.grad
+        if grad is None or len(rows) == 0:
+            return
+        w = leaf.detach()
+        if cfg.l2:
+            grad = grad.add(w, alpha=cfg.l2)
+        mv = table.moments.index_select(0, rows)
+        m, v = mv[:, 0], mv[:, 1]
+        m.mul_(cfg.beta1).add_(grad, alpha=1 - cfg.beta1)
+        v.mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
+        table.moments.index_copy_(0, rows, mv)
+        t = self._adam_t
+        denom = v.div(1 - cfg.beta2**t).sqrt_().add_(cfg.eps)
+        table.weight.index_copy_(0, rows, w.addcdiv(m, denom, value=-cfg.lr / (1 - cfg.beta1**t)))
 
     # -- serving -----------------------------------------------------------------------------
 
     @torch.no_grad()
     def user_vectors(self, user_rows: np.ndarray, histories: np.ndarray) -> np.ndarray:
-        q = self._query(self._tensor(user_rows), self._tensor(histories))
+        """Query vectors; a -1 user is served by its history alone."""
+        user_rows = np.asarray(user_rows, dtype=np.int64).reshape(-1)
+        hist_np = self._histories(histories, len(user_rows))
+        self._check_rows(user_rows, self.config.user_capacity, "user")
+        self._check_rows(hist_np, self.config.item_capacity, "history")
+        users, hist = self._long(user_rows), self._long(hist_np)
+        known = (users >= 0).unsqueeze(1).to(self._users.weight.dtype)
+        q = self._users.weight[users.clamp(min=0)] * known
+        q += self._pool(self._items.weight, hist.clamp(min=0), hist)
         return q.float().cpu().numpy()
 
     @torch.no_grad()
     def item_vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
-        w = self.item_emb.weight
-        out = w if rows is None else w[self._tensor(rows)]
-        return out.float().cpu().numpy()
+        """A copy (never a view of the live table, which keeps changing) of item vectors."""
+        w = self._items.weight
+        if rows is None:
+            return w.float().cpu().numpy().copy()
+        rows = np.asarray(rows, dtype=np.int64)
+        self._check_rows(rows, self.config.item_capacity, "item")
+        return w[self._long(rows.reshape(-1)).clamp(min=0)].float().cpu().numpy().reshape(
+            *rows.shape, self.dim
+        )
 
+    @torch.no_grad()
     def score(self, user_vecs: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        items = self.item_vectors(np.asarray(item_rows).reshape(-1)).reshape(*item_rows.shape, -1)
-        return np.einsum("bd,bcd->bc", user_vecs, items)
+        """Dot products of each user vector with its own candidates; -1 candidates score -inf."""
+        rows = np.asarray(item_rows, dtype=np.int64)
+        b = len(rows)
+        rows = rows.reshape(b, -1)
+        self._check_rows(rows, self.config.item_capacity, "item")
+        vecs = torch.from_numpy(np.ascontiguousarray(user_vecs, dtype=np.float32)).to(self.device)
+        r = self._long(rows)
+        items = self._items.weight[r.clamp(min=0)]
+        out = torch.einsum("bd,bcd->bc", vecs.reshape(b, self.dim), items)
+        return out.masked_fill(r < 0, float("-inf")).cpu().numpy()
 
     def pop_dirty_items(self) -> np.ndarray:
-        if not self._dirty:
-            return np.empty(0, dtype=np.int64)
-        rows = np.unique(np.concatenate(self._dirty))
-        self._dirty.clear()
-        return rows
+        """Rows changed since the last call, sorted; O(capacity / 8) bytes scanned, no Python loop."""
+        rows = np.flatnonzero(self._dirty)
+        self._dirty[rows] = False
+        return rows.astype(np.int64, copy=False)
 
     # -- rows reused after eviction ----------------------------------------------------------
 
     @torch.no_grad()
-    def _reset(self, emb: torch.nn.Embedding, rows: np.ndarray, std: float) -> None:
+    def _reset(self, table: _Table, rows: np.ndarray, std: float) -> torch.Tensor | None:
+        """Fresh weights and zero moments, so a new id inherits nothing from the evicted one."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
         if len(rows) == 0:
-            return
-        idx = self._tensor(rows)
+            return None
+        idx = self._long(rows)
         fresh = torch.randn(len(rows), self.dim, generator=self._gen) * std
-        emb.weight[idx] = fresh.to(self.device)
-        state = self.optimizer.state.get(emb.weight)
-        if state:
-            for key in ("exp_avg", "exp_avg_sq"):
-                if key in state:
-                    state[key][idx] = 0
+        table.weight[idx] = fresh.to(self.device)
+        table.moments[idx] = 0.0
+        return idx
 
     def reset_users(self, rows: np.ndarray) -> None:
-        self._reset(self.user_emb, rows, 0.0)
+        """New users start from zero: their history carries them until they have a vector."""
+        self._check_rows(np.asarray(rows), self.config.user_capacity, "user")
+        self._reset(self._users, rows, 0.0)
 
     def reset_items(self, rows: np.ndarray) -> None:
-        self._reset(self.item_emb, rows, self.config.init_std)
-        self._dirty.append(np.asarray(rows, dtype=np.int64))
+        """New items start from small random vectors (and must reach the index again)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self._check_rows(rows, self.config.item_capacity, "item")
+        if self._reset(self._items, rows, self.config.init_std) is not None:
+            self._dirty[rows] = True
 
     # -- checkpoints -------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
+        """CPU copies (the live tensors keep changing) of weights, moments, counters and RNG."""
+
+        def cpu(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().to("cpu", copy=True)
+
         return {
+            "format": STATE_FORMAT,
             "config": asdict(self.config),
             "version": self.version,
+            "adam_t": self._adam_t,
             "items_used": self._items_used,
-            "user_emb": self.user_emb.weight.detach().cpu().clone(),
-            "item_emb": self.item_emb.weight.detach().cpu().clone(),
-            # A copy: the live optimizer keeps mutating its moment tensors in place.
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "user_emb": cpu(self._users.weight),
+            "item_emb": cpu(self._items.weight),
+            "user_moments": cpu(self._users.moments),
+            "item_moments": cpu(self._items.moments),
             "rng": self._gen.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        saved = ModelConfig(**state["config"])
-        if (saved.dim, saved.user_capacity, saved.item_capacity) != (
-            self.config.dim, self.config.user_capacity, self.config.item_capacity
-        ):
+        """Restore a :meth:`state_dict`; refuse shapes that do not fit this model's settings."""
+        if state.get("format") != STATE_FORMAT:
+            raise CheckpointError(
+                f"model state has format {state.get('format')!r}, this code reads {STATE_FORMAT}: "
+                "it was written by another version of feedrec; start from an empty "
+                "FEEDREC_DATA_DIR"
+            )
+        known = {f.name for f in fields(ModelConfig)}
+        saved = ModelConfig(**{k: v for k, v in state["config"].items() if k in known})
+        ours = (self.config.dim, self.config.user_capacity, self.config.item_capacity)
+        theirs = (saved.dim, saved.user_capacity, saved.item_capacity)
+        if ours != theirs:
             raise ConfigError(
-                f"checkpoint has dim/capacities {saved.dim}/{saved.user_capacity}/"
-                f"{saved.item_capacity} but the settings ask for {self.config.dim}/"
-                f"{self.config.user_capacity}/{self.config.item_capacity}: restore the settings "
-                "or start from an empty FEEDREC_DATA_DIR"
+                f"checkpoint has dim/capacities {'/'.join(map(str, theirs))} but the settings "
+                f"ask for {'/'.join(map(str, ours))}: restore the settings or start from an "
+                "empty FEEDREC_DATA_DIR"
             )
         with torch.no_grad():
-            self.user_emb.weight.copy_(state["user_emb"].to(self.device))
-            self.item_emb.weight.copy_(state["item_emb"].to(self.device))
-        self.optimizer.load_state_dict(state["optimizer"])
+            for table, prefix in ((self._users, "user"), (self._items, "item")):
+                table.weight.copy_(state[f"{prefix}_emb"].to(self.device))
+                table.moments.copy_(state[f"{prefix}_moments"].to(self.device))
         self._gen.set_state(state["rng"])
         self.version = max(self.version, int(state["version"]))
+        self._adam_t = int(state["adam_t"])
         self._items_used = int(state["items_used"])
-        self._dirty.clear()
+        self._dirty[:] = False
+

@@ -35,3 +35,69 @@ def test_state_round_trip_keeps_order_and_rows() -> None:
     assert r.get_rows(["a", "b", "c"]).tolist() == [0, 1, 2]
     assert r.rows_for(["d"])[1].tolist() == m.rows_for(["d"])[1].tolist() == [1]
     assert np.array_equal(r.get_rows(["d"]), m.get_rows(["d"]))
+
+
+def test_evicted_rows_are_reported_once_per_call_and_reused() -> None:
+    m = IdMap(2)
+    m.rows_for(["a", "b"], now=1.0)
+    rows, evicted = m.rows_for(["c", "d", "c"], now=2.0)
+    assert rows.tolist() == [0, 1, 0] and sorted(evicted.tolist()) == [0, 1]
+    assert m.ids_for(rows) == ["c", "d", "c"] and len(m) == 2
+
+
+def test_failed_call_changes_nothing() -> None:
+    m = IdMap(2)
+    m.rows_for(["a", "b"])
+    before = m.state()
+    with pytest.raises(ValueError, match="capacity of 2"):
+        m.rows_for(["x", "y", "z", "x"])
+    assert m.state() == before
+
+
+def test_touching_a_full_map_does_not_evict() -> None:
+    m = IdMap(2)
+    m.rows_for(["a", "b"])
+    rows, evicted = m.rows_for(["b", "a", "b"])
+    assert rows.tolist() == [1, 0, 1] and evicted.size == 0
+
+
+def test_last_seen_tracks_now() -> None:
+    m = IdMap(3)
+    m.rows_for(["a", "b"], now=5.0)
+    m.rows_for(["a"], now=7.5)
+    seen = m.last_seen(np.array([0, 1, 2, -1]))
+    assert seen[:2].tolist() == [7.5, 5.0] and np.isnan(seen[2:]).all()
+
+
+def test_state_is_plain_json_and_checked() -> None:
+    import json
+
+    m = IdMap(4)
+    m.rows_for(["a", "b", "c"], now=1.0)
+    state = json.loads(json.dumps(m.state()))
+    r = IdMap.from_state(state)
+    assert r.ids() == m.ids() and r.ids_for([0, 1, 2, 3]) == ["a", "b", "c", None]
+    bad = dict(state, rows=[0, 0, 1])
+    with pytest.raises(ValueError, match="inconsistent"):
+        IdMap.from_state(bad)
+
+
+def test_matches_a_reference_lru() -> None:
+    """Random traffic against a plain-list LRU model: same ids live, same evictions."""
+    rng = np.random.default_rng(1)
+    m, lru = IdMap(50), []  # lru: least recent first
+    owner: dict[int, str] = {}
+    for step in range(200):
+        batch = [f"id{x}" for x in rng.integers(0, 120, rng.integers(1, 40))]
+        rows, evicted = m.rows_for(batch, now=float(step))
+        expected_evicted = []
+        for key in batch:
+            if key in lru:
+                lru.remove(key)
+            elif len(lru) == 50:
+                expected_evicted.append(lru.pop(0))
+            lru.append(key)
+        assert m.ids() == lru
+        assert sorted(owner[r] for r in evicted.tolist()) == sorted(expected_evicted)
+        assert m.ids_for(rows) == batch
+        owner.update(zip(rows.tolist(), batch, strict=True))
