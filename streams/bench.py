@@ -118,7 +118,7 @@ def latency_run(settings: Settings, rate: float, seconds: float) -> dict[str, fl
 
     def collect() -> None:
         while not stop.is_set():
-            for rec in reader.poll(0.2):
+            for rec in reader.poll(0.005):
                 lat.append(time.time() * 1000 - rec["event_ts"])
 
     collector = threading.Thread(target=collect, daemon=True)

@@ -83,7 +83,12 @@ class PartitionDrain:
             if not self._current:
                 await asyncio.sleep(0.05)
                 continue
-            msgs = await asyncio.to_thread(consume, self.batch_size, self.within_s)
+            # Adaptive batching: wait for the first message only, then take whatever the client
+            # has already prefetched. Under load that is a full batch; when quiet, a small one
+            # that goes out at once instead of waiting for company.
+            msgs = await asyncio.to_thread(consume, 1, self.within_s)
+            if msgs and self.batch_size > 1:
+                msgs += consume(self.batch_size - 1, 0)
             if not msgs or self._wanted != self._current:
                 # Partitions changed while we waited: leave these for their new owner.
                 continue

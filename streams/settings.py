@@ -101,7 +101,13 @@ SETTINGS: dict[str, Setting] = {
     "batch_size": Setting("FEEDREC_BATCH_SIZE", "1000",
                           "Most events per micro-batch.", _positive_int),
     "batch_within_s": Setting("FEEDREC_BATCH_WITHIN_S", "0.05",
-                              "Longest wait to fill a micro-batch.", _positive_float),
+                              "Faust mode: longest wait to fill a micro-batch. Batch mode takes "
+                              "what has arrived and waits this long only when nothing has.",
+                              _positive_float),
+    "torch_threads": Setting("FEEDREC_TORCH_THREADS", "1",
+                             "CPU threads for torch; one avoids oversubscribing the cores the "
+                             "consumer and broker share (raise it for large batches).",
+                             _positive_int),
     "device": Setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda")),
     "index_kind": Setting("FEEDREC_INDEX", "auto", "Nearest-neighbour index.",
                           _choice("auto", "faiss", "exact")),
@@ -164,6 +170,7 @@ class Settings:
     consumer: str
     batch_size: int
     batch_within_s: float
+    torch_threads: int
     device: str
     index_kind: str
     dim: int

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 import msgspec
+import torch
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -92,6 +93,7 @@ class Runtime:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics.create(self.registry)
         self.limits = settings.validation_limits()
+        torch.set_num_threads(settings.torch_threads)
         self.pipeline = Pipeline.build(
             settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
         )
