@@ -106,6 +106,8 @@ class EmbeddingModel(RetrievalModel):
             [cfg.history_decay**i for i in range(cfg.history_len)], device=self.device
         )
         self._items_used = 0
+        #: Rows past these were never handed out: checkpoints leave them out.
+        self._users_used = 0
         self._dirty = np.zeros(cfg.item_capacity, dtype=bool)
         log.info("model on %s (dim %d, %d users x %d items)", self.device, cfg.dim,
                  cfg.user_capacity, cfg.item_capacity)
@@ -166,6 +168,7 @@ class EmbeddingModel(RetrievalModel):
         self._check_rows(user_rows, cfg.user_capacity, "user")
         self._items_used = max(self._items_used, int(item_rows.max()) + 1,
                                int(hist_np.max(initial=-1)) + 1)
+        self._users_used = max(self._users_used, int(user_rows.max(initial=-1)) + 1)
 
         dev = self.device
         pos = self._long(item_rows)
@@ -320,19 +323,22 @@ class EmbeddingModel(RetrievalModel):
     def state_dict(self) -> dict:
         """CPU copies (the live tensors keep changing) of weights, moments, counters and RNG."""
 
-        def cpu(t: torch.Tensor) -> torch.Tensor:
-            return t.detach().to("cpu", copy=True)
+        def cpu(t: torch.Tensor, rows: int) -> torch.Tensor:
+            return t[:rows].detach().to("cpu", copy=True)
+
+        nu, ni = self._users_used, self._items_used
 
         return {
             "format": STATE_FORMAT,
             "config": asdict(self.config),
             "version": self.version,
             "adam_t": self._adam_t,
-            "items_used": self._items_used,
-            "user_emb": cpu(self._users.weight),
-            "item_emb": cpu(self._items.weight),
-            "user_moments": cpu(self._users.moments),
-            "item_moments": cpu(self._items.moments),
+            "items_used": ni,
+            "users_used": nu,
+            "user_emb": cpu(self._users.weight, nu),
+            "item_emb": cpu(self._items.weight, ni),
+            "user_moments": cpu(self._users.moments, nu),
+            "item_moments": cpu(self._items.moments, ni),
             "rng": self._gen.get_state(),
         }
 
@@ -356,11 +362,13 @@ class EmbeddingModel(RetrievalModel):
             )
         with torch.no_grad():
             for table, prefix in ((self._users, "user"), (self._items, "item")):
-                table.weight.copy_(state[f"{prefix}_emb"].to(self.device))
-                table.moments.copy_(state[f"{prefix}_moments"].to(self.device))
+                weight = state[f"{prefix}_emb"]
+                table.weight[: len(weight)].copy_(weight.to(self.device))
+                table.moments[: len(weight)].copy_(state[f"{prefix}_moments"].to(self.device))
         self._gen.set_state(state["rng"])
         self.version = max(self.version, int(state["version"]))
         self._adam_t = int(state["adam_t"])
         self._items_used = int(state["items_used"])
+        self._users_used = int(state.get("users_used", len(state["user_emb"])))
         self._dirty[:] = False
 
