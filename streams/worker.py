@@ -9,6 +9,7 @@ model and expire idle users; a thread tails the compacted catalogue topic.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -125,6 +126,11 @@ class Runtime:
             self.pipeline.model.version = floor
         self._last_checkpoint_version = self.pipeline.model.version
         self.metrics.model_version.set(self.pipeline.model.version)
+        # Long-lived objects (torch, faust, the model) leave the collector's view, and young
+        # collections run less often: full collections were pausing batches by 100s of ms.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         self.tailer = CatalogTailer(s.bootstrap_servers, self.pipeline)
         self.tailer.start()
         if s.metrics_port:
