@@ -62,8 +62,17 @@ class PipelineConfig:
     popularity_half_life_s: float = 1800.0
     index_refresh_interval_s: float = 1.0
     index_refresh_min_changes: int = 256
+    #: Events per gradient step: small arriving batches are pooled until this many are waiting,
+    #: or until the oldest has waited ``train_max_delay_s``. Many tiny steps learn worse than
+    #: fewer larger ones (noisier gradients, one Adam step per handful of events).
+    train_batch: int = 256
+    train_max_delay_s: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.train_batch < 1:
+            raise ValueError(f"train_batch must be >= 1, got {self.train_batch}")
+        if self.train_max_delay_s < 0:
+            raise ValueError(f"train_max_delay_s must be >= 0, got {self.train_max_delay_s}")
         missing = set(EVENT_TYPES) - set(self.weights)
         if missing:
             raise ValueError(f"event weights missing for {sorted(missing)}")
@@ -105,6 +114,10 @@ class Pipeline:
         )
         self._weights = np.array([cfg.weights[t] for t in EVENT_TYPES], dtype=np.float32)
         self._type_code = {t: i for i, t in enumerate(EVENT_TYPES)}
+        # Accepted events (with the history each was seen after) waiting for a gradient step.
+        self._pending: list[Event] = []
+        self._pending_histories: list[list[str]] = []
+        self._pending_since = 0.0
 
     @classmethod
     def build(
@@ -117,7 +130,11 @@ class Pipeline:
     # -- checkpoints -------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        """Everything a restarted worker needs to resume learning where this one stopped."""
+        """Everything a restarted worker needs to resume learning where this one stopped.
+
+        Events still waiting for a gradient step are learned first, so none is left out.
+        """
+        self.flush()
         return {
             "version": self.model.version,
             "model": self.model.state_dict(),
@@ -202,7 +219,15 @@ class Pipeline:
         t1 = time.perf_counter()
 
         if accepted:
-            result.loss = self._learn(accepted, histories, time.time())
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending += accepted
+            self._pending_histories += histories
+        if len(self._pending) >= self.cfg.train_batch or (
+            self._pending
+            and time.monotonic() - self._pending_since >= self.cfg.train_max_delay_s
+        ):
+            result.loss = self.flush()
         t2 = time.perf_counter()
         result.index_pushed = self.refresher.maybe_refresh(time.monotonic())
         t3 = time.perf_counter()
@@ -225,6 +250,19 @@ class Pipeline:
                 out[b, :n] = rows[i : i + n]
                 i += n
         return out
+
+    @property
+    def pending(self) -> int:
+        """Accepted events not yet learned from."""
+        return len(self._pending)
+
+    def flush(self) -> float | None:
+        """Take a gradient step on every waiting event now; the loss, or None if none waited."""
+        if not self._pending:
+            return None
+        events, histories = self._pending, self._pending_histories
+        self._pending, self._pending_histories = [], []
+        return self._learn(events, histories, time.time())
 
     def _learn(self, events: list[Event], histories: list[list[str]], now: float) -> float:
         user_rows = self._rows(self.users, [e.user_id for e in events], now, self.model.reset_users)

@@ -34,7 +34,7 @@ class ModelConfig:
     item_capacity: int = 200_000
     history_len: int = 20
     negatives: int = 64
-    lr: float = 0.05
+    lr: float = 0.02
     l2: float = 1e-6
     seed: int = 0
     #: Weight of the i-th most recent history item is ``history_decay ** i``.

@@ -23,8 +23,9 @@ class RecommendationReader:
     """Non-blocking reader of new recommendations (all partitions, from the end; no group)."""
 
     def __init__(self, bootstrap: str) -> None:
+        # A short fetch wait: the broker may hold a fetch for the whole wait before answering.
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-reader",
-                                   "enable.auto.commit": False})
+                                   "enable.auto.commit": False, "fetch.wait.max.ms": 20})
         meta = self._consumer.list_topics(RECS_TOPIC, timeout=10).topics[RECS_TOPIC]
         self._consumer.assign(
             [TopicPartition(RECS_TOPIC, p, OFFSET_END) for p in meta.partitions]

@@ -118,8 +118,14 @@ SETTINGS: dict[str, Setting] = {
     "item_capacity": Setting("FEEDREC_ITEM_CAPACITY", "200000",
                              "Items with an embedding; least recently seen are evicted.",
                              _positive_int),
-    "learning_rate": Setting("FEEDREC_LEARNING_RATE", "0.05", "Optimizer step size.",
+    "learning_rate": Setting("FEEDREC_LEARNING_RATE", "0.02", "Optimizer step size.",
                              _positive_float),
+    "train_batch": Setting("FEEDREC_TRAIN_BATCH", "256",
+                           "Events per gradient step; small batches are pooled up to this.",
+                           _positive_int),
+    "train_max_delay_s": Setting("FEEDREC_TRAIN_MAX_DELAY_S", "1.0",
+                                 "Longest an event waits to be learned from when traffic is "
+                                 "light.", _positive_float),
     "negatives": Setting("FEEDREC_NEGATIVES", "64", "Sampled negatives per batch.",
                          _positive_int),
     "event_weights": Setting("FEEDREC_EVENT_WEIGHTS", "browse=0.25,click=1,cart=2,purchase=4",
@@ -177,6 +183,8 @@ class Settings:
     user_capacity: int
     item_capacity: int
     learning_rate: float
+    train_batch: int
+    train_max_delay_s: float
     negatives: int
     event_weights: dict[str, float]
     top_n: int
@@ -243,6 +251,8 @@ class Settings:
                 max_per_category=self.max_per_category,
             ),
             weights=self.event_weights,
+            train_batch=self.train_batch,
+            train_max_delay_s=self.train_max_delay_s,
             index_refresh_interval_s=self.index_refresh_s,
             index_refresh_min_changes=self.index_min_changes,
         )

@@ -138,7 +138,8 @@ class Runtime:
             log.info("metrics on http://localhost:%d/metrics", s.metrics_port)
 
     async def checkpoint(self) -> None:
-        if self.pipeline.model.version == self._last_checkpoint_version:
+        if (self.pipeline.model.version == self._last_checkpoint_version
+                and not self.pipeline.pending):
             return
         t0 = time.perf_counter()
         snap = self.pipeline.snapshot()

@@ -1,0 +1,131 @@
+"""The batch pipeline, with no I/O: state, pooled learning, rules on the emitted lists, restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.events import CatalogItem, Event
+from model.pipeline import Pipeline, PipelineConfig
+from model.ranking import RankConfig
+from model.twotower import ModelConfig
+
+NOW = 1_700_000_000_000
+
+
+def make(train_batch: int = 256, delay: float = 3600.0, **rank) -> Pipeline:
+    cfg = PipelineConfig(
+        model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4),
+        ranking=RankConfig(**{"top_n": 5, "candidates": 20, "max_per_category": 0, **rank}),
+        train_batch=train_batch,
+        train_max_delay_s=delay,
+        index_refresh_interval_s=0.0,  # every batch's changes reach the index at once
+    )
+    return Pipeline.build(cfg, device="cpu", index_kind="exact")
+
+
+class Shop:
+    """Feeds a pipeline and keeps the user states it hands back, as the worker's table does."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.p = pipeline
+        self.states: dict[str, bytes] = {}
+        self.n = 0
+
+    def send(self, *events: tuple[str, str, str]):
+        batch = []
+        for user, item, kind in events:
+            self.n += 1
+            batch.append(Event(f"e{self.n}", user, item, NOW + self.n, event_type=kind))
+        return self.send_events(batch)
+
+    def send_events(self, batch: list[Event]):
+        result = self.p.process(batch, {e.user_id: self.states.get(e.user_id) for e in batch}, NOW)
+        self.states.update(result.states)
+        return result
+
+
+def warm(shop: Shop, items: int = 12) -> None:
+    shop.send(*[(f"u{i % 4}", f"i{i}", "browse") for i in range(items)])
+
+
+def test_small_batches_are_pooled_into_one_gradient_step() -> None:
+    shop = Shop(make(train_batch=5))
+    first = shop.send(("a", "i1", "click"), ("b", "i2", "click"))
+    second = shop.send(("a", "i3", "click"), ("b", "i4", "click"))
+    assert (first.loss, second.loss) == (None, None)
+    assert shop.p.pending == 4 and shop.p.model.version == 0
+    third = shop.send(("c", "i5", "click"))
+    assert third.loss is not None
+    assert shop.p.pending == 0 and shop.p.model.version == 1
+
+
+def test_events_waiting_longer_than_the_delay_are_learned_from() -> None:
+    shop = Shop(make(train_batch=1000, delay=0.0))
+    assert shop.send(("a", "i1", "click")).loss is not None
+    assert shop.p.pending == 0
+
+
+def test_snapshot_learns_what_is_waiting_first() -> None:
+    shop = Shop(make(train_batch=1000))
+    shop.send(("a", "i1", "click"), ("a", "i2", "cart"))
+    snap = shop.p.snapshot()
+    assert shop.p.pending == 0
+    assert snap["version"] == shop.p.model.version == 1
+
+
+def test_a_click_yields_a_list_in_the_documented_shape() -> None:
+    shop = Shop(make(train_batch=1))
+    warm(shop)
+    result = shop.send(("u0", "i3", "click"))
+    (rec,) = result.recommendations
+    assert rec.user_id == "u0" and rec.trigger_event_id == f"e{shop.n}"
+    assert rec.event_ts == NOW + shop.n and rec.emitted_ts >= rec.event_ts - 10**9
+    assert rec.model_version == shop.p.model.version
+    assert len(rec.items) == 5
+    assert len({it.item_id for it in rec.items}) == 5
+    scores = [it.score for it in rec.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_purchased_and_unavailable_items_are_never_recommended() -> None:
+    shop = Shop(make(train_batch=1, top_n=10))
+    warm(shop)
+    shop.p.stats.pending.append(CatalogItem("i5", available=False))
+    result = shop.send(("u0", "i7", "purchase"), ("u0", "i8", "click"))
+    (rec,) = result.recommendations
+    shown = {it.item_id for it in rec.items}
+    assert len(shown) == 10  # 12 items known, 2 ruled out
+    assert "i7" not in shown and "i5" not in shown
+
+
+def test_a_repeated_event_id_is_counted_once() -> None:
+    shop = Shop(make())
+    ev = Event("same", "a", "i1", NOW, event_type="click")
+    first = shop.send_events([ev])
+    again = shop.send_events([ev])
+    assert first.counts["click"] == 1 and first.duplicates == 0
+    assert again.counts["click"] == 0 and again.duplicates == 1
+    assert shop.p.pending == 1
+
+
+def test_a_restored_pipeline_serves_the_same_lists() -> None:
+    shop = Shop(make(train_batch=4))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        shop.send(*[(f"u{rng.integers(6)}", f"i{rng.integers(30)}", "click") for _ in range(4)])
+    snap = shop.p.snapshot()
+    twin = Shop(make(train_batch=4))
+    twin.p.restore(snap)
+    twin.states = dict(shop.states)
+    twin.n = shop.n
+    a = shop.send(("u1", "i2", "click")).recommendations
+    b = twin.send(("u1", "i2", "click")).recommendations
+    assert [it.item_id for it in a[0].items] == [it.item_id for it in b[0].items]
+    assert twin.p.model.version == shop.p.model.version
+
+
+@pytest.mark.parametrize("bad", [{"train_batch": 0}, {"train_max_delay_s": -1.0}])
+def test_config_refuses_nonsense(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        PipelineConfig(**bad)
