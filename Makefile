@@ -10,9 +10,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-		$(PY) -m pip install -q -e '.[gpu,test]'; \
+		$(PY) -m pip install -q -e '.[gpu,test,eval]'; \
 	else \
-		$(PY) -m pip install -q '$(TORCH_CPU)' && $(PY) -m pip install -q -e '.[cpu,test]'; \
+		$(PY) -m pip install -q '$(TORCH_CPU)' && $(PY) -m pip install -q -e '.[cpu,test,eval]'; \
 	fi
 	touch $@
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import msgspec
 import numpy as np
@@ -118,6 +118,9 @@ class Pipeline:
         self._pending: list[Event] = []
         self._pending_histories: list[list[str]] = []
         self._pending_since = 0.0
+        #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
+        #: replay sets it to the events' own time so it behaves like a worker fed live.
+        self.clock: Callable[[], float] = time.monotonic
 
     @classmethod
     def build(
@@ -179,9 +182,16 @@ class Pipeline:
         self.refresher.remove(rows)
 
     def process(
-        self, events: Sequence[Event], states: Mapping[str, bytes | None], now_ms: int
+        self,
+        events: Sequence[Event],
+        states: Mapping[str, bytes | None],
+        now_ms: int,
+        recommend: bool = True,
     ) -> BatchResult:
-        """Apply one batch of valid events; ``states`` holds the current state of their users."""
+        """Apply one batch of valid events; ``states`` holds the current state of their users.
+
+        With ``recommend=False`` triggers emit nothing (offline evaluation asks separately).
+        """
         t0 = time.perf_counter()
         self.stats.apply_catalog(self.items.row_map())
         by_user: dict[str, list[Event]] = {}
@@ -220,18 +230,18 @@ class Pipeline:
 
         if accepted:
             if not self._pending:
-                self._pending_since = time.monotonic()
+                self._pending_since = self.clock()
             self._pending += accepted
             self._pending_histories += histories
         if len(self._pending) >= self.cfg.train_batch or (
             self._pending
-            and time.monotonic() - self._pending_since >= self.cfg.train_max_delay_s
+            and self.clock() - self._pending_since >= self.cfg.train_max_delay_s
         ):
             result.loss = self.flush()
         t2 = time.perf_counter()
-        result.index_pushed = self.refresher.maybe_refresh(time.monotonic())
+        result.index_pushed = self.refresher.maybe_refresh(self.clock())
         t3 = time.perf_counter()
-        if triggers:
+        if triggers and recommend:
             result.recommendations = self._recommend(triggers, user_states, now_ms)
         t4 = time.perf_counter()
         result.states = {u: dump_state(st) for u, st in user_states.items()}
@@ -278,18 +288,34 @@ class Pipeline:
         self.stats.observe(item_rows, weights.astype(np.float64), ts)
         return self.model.learn_many(user_rows, item_rows, weights, self._history_rows(histories))
 
+    def _rank(
+        self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
+    ) -> list[list[tuple[int, float]]]:
+        """``(item row, score)`` lists, best first, for ``users`` in the given states."""
+        user_rows = self.users.get_rows(users)
+        hist = self._history_rows([st.recent for st in states])
+        vecs = self.model.user_vectors(user_rows, hist)
+        k = min(max(cfg.candidates, cfg.top_n), max(len(self.index), 1))
+        cand, scores = self.index.search(vecs, k)
+        excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1} for st in states]
+        return rank(cand, scores, excluded, self.stats, cfg, now_ms)
+
+    def recommend(
+        self, users: Sequence[str], states: Mapping[str, bytes | None], now_ms: int, n: int
+    ) -> list[list[str]]:
+        """The top ``n`` item ids for each user as the worker would rank them now; no side effects."""
+        cfg = replace(self.cfg.ranking, top_n=n, candidates=max(n, self.cfg.ranking.candidates))
+        ranked = self._rank(users, [load_state(states.get(u)) for u in users], now_ms, cfg)
+        return [
+            [i for i in self.items.ids_for([r for r, _ in chosen]) if i is not None]
+            for chosen in ranked
+        ]
+
     def _recommend(
         self, triggers: list[tuple[str, Event]], states: Mapping[str, UserState], now_ms: int
     ) -> list[Recommendation]:
-        cfg = self.cfg.ranking
         users = [u for u, _ in triggers]
-        user_rows = self.users.get_rows(users)
-        hist = self._history_rows([states[u].recent for u in users])
-        vecs = self.model.user_vectors(user_rows, hist)
-        k = min(cfg.candidates, max(len(self.index), 1))
-        cand, scores = self.index.search(vecs, k)
-        excluded = [set(self.items.get_rows(states[u].purchased).tolist()) - {-1} for u in users]
-        ranked = rank(cand, scores, excluded, self.stats, cfg, now_ms)
+        ranked = self._rank(users, [states[u] for u in users], now_ms, self.cfg.ranking)
         version = self.model.version
         emitted = int(time.time() * 1000)
         recs = []

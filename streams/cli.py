@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from model.exceptions import FeedrecError
+from model.methods import METHOD_NAMES
 
 log = logging.getLogger("feedrec")
 
@@ -58,6 +59,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     sent = replay_file(Settings.from_env(), args.path, speedup=args.speedup, limit=args.limit,
                        fav_as=args.fav_as)
     print(f"sent {sent} events", flush=True)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from streams.evaluation import run_evaluation
+
+    run_evaluation(args.dataset, args.method or (), json_path=args.json, chart=args.chart,
+                   fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse)
     return 0
 
 
@@ -120,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
 
+    e = sub.add_parser("evaluate", help="prequential evaluation of feedrec and the baselines")
+    e.add_argument("--dataset", required=True,
+                   help="a Taobao UserBehavior or generic CSV file, or sim / sim:N")
+    e.add_argument("--method", action="append", choices=METHOD_NAMES,
+                   help="repeat for several (default: all)")
+    e.add_argument("--json", default=None, help="write the report window's metrics here")
+    e.add_argument("--chart", default=None, help="PNG of HitRate@20 over time per method")
+    e.add_argument("--limit", type=int, default=None, help="only the first N events")
+    e.add_argument("--fav-as", default=None, choices=["browse", "click", "cart", "purchase"],
+                   help="map Taobao 'fav' to this type (default: dropped)")
+    e.add_argument("--score-browse", action="store_true",
+                   help="also score browse events (reported under by_type only)")
+    e.set_defaults(func=_cmd_evaluate)
+
     n = sub.add_parser("bench", help="throughput and latency benchmark on the embedded broker")
     n.add_argument("--events", type=int, default=200_000)
     n.add_argument("--latency-rate", type=float, default=2000.0)
@@ -134,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "bench")  # their own output is the report
+    quiet = args.command in ("demo", "bench", "evaluate")  # their own output is the report
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

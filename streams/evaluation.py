@@ -1,0 +1,155 @@
+"""``feedrec evaluate``: datasets in, a table, a JSON file and a chart out.
+
+The evaluation itself is :func:`model.evaluate.evaluate`; this module only reads datasets and
+writes results. A dataset is a file in the Taobao UserBehavior or generic CSV format (see
+:mod:`streams.replay`), or ``sim`` / ``sim:N``: N events (default 100,000) of the simulator's
+shop, open loop, at 100 events/s of simulated time. The simulator's users keep reacting to
+lists, but none are shown to them here, so its stream is the same for every method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from model.evaluate import Result, evaluate
+from model.events import TOPIC_TYPES, Event
+from model.methods import METHOD_NAMES, make_method
+from streams.replay import read_events
+from streams.simulator import Shop, SimConfig
+
+log = logging.getLogger(__name__)
+
+SIM_RATE = 100.0
+SIM_START_MS = 1_700_000_000_000
+
+
+def _event(topic: str, fields: dict) -> Event:
+    ev = msgspec.convert(fields, Event)
+    ev.event_type = TOPIC_TYPES[topic]
+    return ev
+
+
+def simulated_events(n: int, seed: int = 0) -> list[Event]:
+    shop = Shop(SimConfig(seed=seed))
+    out: list[Event] = []
+    step = 100
+    for k in range(0, n, step):
+        now = SIM_START_MS + int(k / SIM_RATE * 1000)
+        out.extend(_event(t, e) for t, e in shop.next_events(now, min(step, n - k)))
+    return out
+
+
+def load_dataset(spec: str, fav_as: str | None = None, limit: int | None = None) -> list[Event]:
+    """Events of ``spec``: a dataset file, or ``sim[:N]``."""
+    if spec == "sim" or spec.startswith("sim:"):
+        n = int(spec.partition(":")[2] or 100_000)
+        if n < 1:
+            raise ValueError(f"sim:N needs N >= 1, got {n}")
+        return simulated_events(min(n, limit or n))
+    out: list[Event] = []
+    for topic, fields in read_events(spec, fav_as=fav_as):
+        out.append(_event(topic, fields))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+HEADLINE = ("hit_rate@10", "hit_rate@20", "ndcg@10", "ndcg@20", "mrr")
+
+
+def format_table(result: Result, dataset: str) -> str:
+    ks = sorted({int(k.split("@")[1]) for m in result.report.values() for k in m if "@" in k})
+    kmax = ks[-1] if ks else 20
+    cols = [k for k in HEADLINE if any(k in m for m in result.report.values())]
+    head = ["method", *cols, f"cold@{kmax}", f"1-4@{kmax}", f"5+@{kmax}", "coverage", "div",
+            "rec ms", "p99 ms", "learn µs"]
+    rows = []
+    for name, m in result.report.items():
+        hist = m["by_history"]
+        rows.append([
+            name,
+            *(f"{m[c]:.4f}" for c in cols),
+            *(f"{hist[b][f'hit_rate@{kmax}']:.4f}" if b in hist else "-"
+              for b in ("cold", "1-4", "5+")),
+            f"{m['coverage']:.3f}", f"{m['diversity']:.2f}", f"{m['rec_ms_mean']:.2f}",
+            f"{m['rec_ms_p99']:.2f}", f"{m['learn_us_per_event']:.0f}",
+        ])
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    first = next(iter(result.report.values()), {})
+    counts = ", ".join(f"{b} {v['events']}" for b, v in first.get("by_history", {}).items())
+    intro = (f"{dataset}: {result.events} events; report window: {first.get('events', 0)} "
+             f"scored events ({counts})")
+    return "\n".join([intro, line(head), *(line(r) for r in rows)])
+
+
+def to_json(result: Result, dataset: str) -> dict:
+    return {"dataset": dataset, "events": result.events, "split_ts": result.split_ts,
+            "methods": result.report, "tune": result.tune}
+
+
+def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> None:
+    """HitRate@K (the largest K) per time slice per method, the report window shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    points = [p for tl in result.timeline.values() for p in tl]
+    if points:
+        t0 = min(t for t, _ in points)
+        span = max(max(t for t, _ in points) - t0, 1)
+        for name, tl in result.timeline.items():
+            ts = np.array([t for t, _ in tl], dtype=np.float64)
+            hit = np.array([h for _, h in tl], dtype=np.float64)
+            b = np.minimum(((ts - t0) / span * buckets).astype(int), buckets - 1)
+            n = np.bincount(b, minlength=buckets)
+            rate = np.bincount(b, weights=hit, minlength=buckets) / np.maximum(n, 1)
+            x = (np.arange(buckets) + 0.5) / buckets * span / 3.6e6
+            ax.plot(x[n > 0], rate[n > 0], label=name, lw=2)
+        ax.axvspan((result.split_ts - t0) / 3.6e6, span / 3.6e6, color="grey", alpha=0.12,
+                   label="report window")
+    ax.set_xlabel("hours into the stream")
+    ax.set_ylabel("HitRate@20 per slice")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"prequential HitRate@20: {dataset}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | None = None,
+                   chart: str | None = None, fav_as: str | None = None,
+                   limit: int | None = None, score_browse: bool = False) -> Result:
+    names = list(dict.fromkeys(methods)) or list(METHOD_NAMES)
+    built = {name: make_method(name) for name in names}  # fails fast on a missing extra
+    events = load_dataset(dataset, fav_as=fav_as, limit=limit)
+    label = Path(dataset).name if not dataset.startswith("sim") else dataset
+    log.info("evaluating %s on %d events of %s", ", ".join(names), len(events), label)
+    result = evaluate(events, built, score_browse=score_browse,
+                      progress=lambda i, n: log.info("%d/%d events", i, n))
+    print(format_table(result, label), flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps(to_json(result, label), indent=2, default=_num))
+        print(f"json   {json_path}")
+    if chart:
+        write_chart(result, Path(chart), label)
+        print(f"chart  {chart}")
+    return result
+
+
+def _num(x: object) -> float:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+
