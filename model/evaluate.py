@@ -133,6 +133,7 @@ class Result:
 
     events: int
     split_ts: int
+    ks: tuple[int, ...]
     report: dict[str, dict]
     tune: dict[str, dict]
     #: Per method, ``(ts, hit@max_k)`` of every scored event (browse excluded), for charts.
@@ -214,6 +215,7 @@ def evaluate(
     return Result(
         events=len(stream),
         split_ts=split_ts,
+        ks=ks,
         report={name: w[1].summary(catalogue) for name, w in windows.items()},
         tune={name: w[0].summary(catalogue) for name, w in windows.items()},
         timeline=timeline,

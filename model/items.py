@@ -16,6 +16,25 @@ from model.events import CatalogItem
 UNKNOWN_CATEGORY = -1
 
 
+def add_decayed(
+    scores: np.ndarray,
+    clock_ms: int,
+    decay_per_ms: float,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    ts_ms: np.ndarray,
+) -> int:
+    """Decay ``scores`` (in place) from ``clock_ms`` to the newest time, then add each weight
+    decayed from its own timestamp; returns the new clock."""
+    newest = int(ts_ms.max(initial=clock_ms))
+    if newest > clock_ms:
+        if clock_ms:
+            scores *= math.exp(-decay_per_ms * (newest - clock_ms))
+        clock_ms = newest
+    np.add.at(scores, rows, weights * np.exp(-decay_per_ms * (clock_ms - ts_ms)))
+    return clock_ms
+
+
 class ItemStats:
     """Time-decayed popularity, last-event time, category code and availability per item row."""
 
@@ -47,13 +66,9 @@ class ItemStats:
 
     def observe(self, rows: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray) -> None:
         """Decay every count to the newest event time, then add this batch's weights."""
-        newest = int(ts_ms.max(initial=self._clock_ms))
-        if newest > self._clock_ms:
-            if self._clock_ms:
-                self.popularity *= math.exp(-self._decay_per_ms * (newest - self._clock_ms))
-            self._clock_ms = newest
-        factors = np.exp(-self._decay_per_ms * (self._clock_ms - ts_ms))
-        np.add.at(self.popularity, rows, weights * factors)
+        self._clock_ms = add_decayed(
+            self.popularity, self._clock_ms, self._decay_per_ms, rows, weights, ts_ms
+        )
         np.maximum.at(self.last_ts, rows, ts_ms)
 
     def set_categories(self, rows: np.ndarray, names: list[str | None]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from model.events import Event
+from model.items import add_decayed
 from model.pipeline import DEFAULT_WEIGHTS, Pipeline, PipelineConfig
 
 METHOD_NAMES = ("feedrec", "popularity", "covisitation", "river-mf", "implicit-als")
@@ -61,17 +62,15 @@ class Popularity:
         self._cache: list[str] | None = None
 
     def learn(self, events: Sequence[Event]) -> None:
-        newest = max(e.ts for e in events)
-        if newest > self._clock:
-            if self._clock:
-                self._score *= math.exp(-self._decay_per_ms * (newest - self._clock))
-            self._clock = newest
-        for e in events:
-            r = self.items.add(e.item_id)
-            if r >= len(self._score):
-                self._score = np.concatenate([self._score, np.zeros(len(self._score))])
-            w = self._weights[e.event_type or "browse"]
-            self._score[r] += w * math.exp(-self._decay_per_ms * (self._clock - e.ts))
+        rows = np.fromiter((self.items.add(e.item_id) for e in events), np.int64, len(events))
+        if len(self.items) > len(self._score):
+            grown = np.zeros(2 * len(self.items))
+            grown[: len(self._score)] = self._score
+            self._score = grown
+        weights = np.fromiter((self._weights[e.event_type or "browse"] for e in events),
+                              np.float64, len(events))
+        ts = np.fromiter((e.ts for e in events), np.int64, len(events))
+        self._clock = add_decayed(self._score, self._clock, self._decay_per_ms, rows, weights, ts)
         self._cache = None
 
     def top(self, k: int) -> list[str]:

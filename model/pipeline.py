@@ -295,7 +295,7 @@ class Pipeline:
         user_rows = self.users.get_rows(users)
         hist = self._history_rows([st.recent for st in states])
         vecs = self.model.user_vectors(user_rows, hist)
-        k = min(max(cfg.candidates, cfg.top_n), max(len(self.index), 1))
+        k = min(cfg.candidates, max(len(self.index), 1))
         cand, scores = self.index.search(vecs, k)
         excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1} for st in states]
         return rank(cand, scores, excluded, self.stats, cfg, now_ms)

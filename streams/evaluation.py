@@ -60,13 +60,9 @@ def load_dataset(spec: str, fav_as: str | None = None, limit: int | None = None)
     return out
 
 
-HEADLINE = ("hit_rate@10", "hit_rate@20", "ndcg@10", "ndcg@20", "mrr")
-
-
 def format_table(result: Result, dataset: str) -> str:
-    ks = sorted({int(k.split("@")[1]) for m in result.report.values() for k in m if "@" in k})
-    kmax = ks[-1] if ks else 20
-    cols = [k for k in HEADLINE if any(k in m for m in result.report.values())]
+    kmax = result.ks[-1]
+    cols = [f"hit_rate@{k}" for k in result.ks] + [f"ndcg@{k}" for k in result.ks] + ["mrr"]
     head = ["method", *cols, f"cold@{kmax}", f"1-4@{kmax}", f"5+@{kmax}", "coverage", "div",
             "rec ms", "p99 ms", "learn µs"]
     rows = []
@@ -81,8 +77,12 @@ def format_table(result: Result, dataset: str) -> str:
             f"{m['rec_ms_p99']:.2f}", f"{m['learn_us_per_event']:.0f}",
         ])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
+    def line(r: list) -> str:
+        first, *rest = (str(c) for c in r)
+        cells = (c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))
+        return "  ".join([first.ljust(widths[0]), *cells])
+
     first = next(iter(result.report.values()), {})
     counts = ", ".join(f"{b} {v['events']}" for b, v in first.get("by_history", {}).items())
     intro = (f"{dataset}: {result.events} events; report window: {first.get('events', 0)} "
@@ -140,16 +140,10 @@ def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | N
                       progress=lambda i, n: log.info("%d/%d events", i, n))
     print(format_table(result, label), flush=True)
     if json_path:
-        Path(json_path).write_text(json.dumps(to_json(result, label), indent=2, default=_num))
+        Path(json_path).write_text(json.dumps(to_json(result, label), indent=2))
         print(f"json   {json_path}")
     if chart:
         write_chart(result, Path(chart), label)
         print(f"chart  {chart}")
     return result
-
-
-def _num(x: object) -> float:
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 

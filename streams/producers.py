@@ -30,6 +30,9 @@ class RecommendationReader:
         self._consumer.assign(
             [TopicPartition(RECS_TOPIC, p, OFFSET_END) for p in meta.partitions]
         )
+        # A broker may resolve "the end" to the start of the last record batch (Tansu does), so
+        # lists emitted before this reader existed are dropped here rather than by every caller.
+        self._since_ms = time.time() * 1000
         self.received = 0
 
     def poll(self, timeout: float = 0.0) -> list[dict]:
@@ -37,9 +40,11 @@ class RecommendationReader:
         for msg in self._consumer.consume(5000, timeout):
             if msg.error() is None and msg.value():
                 try:
-                    out.append(msgspec.json.decode(msg.value()))
+                    rec = msgspec.json.decode(msg.value())
                 except msgspec.DecodeError:
                     continue
+                if isinstance(rec, dict) and rec.get("emitted_ts", self._since_ms) >= self._since_ms:
+                    out.append(rec)
         self.received += len(out)
         return out
 
