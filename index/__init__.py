@@ -39,4 +39,13 @@ def make_index(dim: int, kind: str = "auto", use_gpu: bool | None = None) -> Vec
     return index
 
 
-__all__ = ["KINDS", "VectorIndex", "make_index"]
+def set_threads(n: int) -> None:
+    """CPU threads faiss searches with (OpenMP); a no-op without faiss."""
+    try:
+        import faiss
+    except ImportError:
+        return
+    faiss.omp_set_num_threads(n)
+
+
+__all__ = ["KINDS", "VectorIndex", "make_index", "set_threads"]

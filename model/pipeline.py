@@ -19,8 +19,10 @@ from index import make_index
 from index.base import VectorIndex
 from index.refresh import IndexRefresher
 from model.base import RetrievalModel
+from model.candidates import CandidateSources, SourceConfig
 from model.events import EVENT_TYPES, Event
 from model.items import ItemStats
+from model.ranker import OnlineRanker
 from model.ranking import RankConfig, rank
 from model.state import StateLimits, UserState, apply_events, dump_state, load_state
 from model.twotower import EmbeddingModel, ModelConfig
@@ -58,6 +60,7 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     state: StateLimits = field(default_factory=StateLimits)
     ranking: RankConfig = field(default_factory=RankConfig)
+    sources: SourceConfig = field(default_factory=SourceConfig)
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     popularity_half_life_s: float = 1800.0
     index_refresh_interval_s: float = 1.0
@@ -67,8 +70,15 @@ class PipelineConfig:
     #: fewer larger ones (noisier gradients, one Adam step per handful of events).
     train_batch: int = 256
     train_max_delay_s: float = 1.0
+    #: Events per gradient step replayed against their candidates to train the ranker (the
+    #: clicks, carts and purchases first); 0 keeps the ranker's initial weights.
+    ranker_sample: int = 32
+    ranker_lr: float = 0.05
 
     def __post_init__(self) -> None:
+        if self.ranker_sample < 0 or self.ranker_lr <= 0:
+            raise ValueError(f"need ranker_sample >= 0 and ranker_lr > 0, got "
+                             f"{self.ranker_sample}, {self.ranker_lr}")
         if self.train_batch < 1:
             raise ValueError(f"train_batch must be >= 1, got {self.train_batch}")
         if self.train_max_delay_s < 0:
@@ -88,6 +98,7 @@ class BatchResult:
     hits: int = 0
     rec_clicks: int = 0
     loss: float | None = None
+    ranker_loss: float | None = None
     index_pushed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -109,6 +120,10 @@ class Pipeline:
         self.users = users or IdMap(cfg.model.user_capacity)
         self.items = items or IdMap(cfg.model.item_capacity)
         self.stats = ItemStats(cfg.model.item_capacity, cfg.popularity_half_life_s)
+        self.sources = CandidateSources(cfg.sources, cfg.model.item_capacity)
+        self.ranker = OnlineRanker(lr=cfg.ranker_lr)
+        self._rng = np.random.default_rng(cfg.model.seed)
+        self.ranker_loss: float | None = None
         self.refresher = IndexRefresher(
             model, index, cfg.index_refresh_interval_s, cfg.index_refresh_min_changes
         )
@@ -151,6 +166,8 @@ class Pipeline:
                 "categories": dict(self.stats._categories),
                 "clock_ms": self.stats._clock_ms,
             },
+            "sources": self.sources.state(self.items.used),
+            "ranker": self.ranker.state(),
         }
 
     def restore(self, snap: Mapping) -> None:
@@ -164,8 +181,11 @@ class Pipeline:
         self.stats.available[:] = st["available"]
         self.stats._categories = dict(st["categories"])
         self.stats._clock_ms = int(st["clock_ms"])
+        self.sources.load(snap["sources"])
+        self.ranker.load(snap["ranker"])
         rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
         self.refresher.full_rebuild(rows)
+        self.sources.refresh_trending(self.stats, self.items.used, self.clock(), force=True)
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -179,6 +199,7 @@ class Pipeline:
 
     def _evict_items(self, rows: np.ndarray) -> None:
         self.stats.reset(rows)
+        self.sources.reset(rows)
         self.refresher.remove(rows)
 
     def process(
@@ -238,8 +259,10 @@ class Pipeline:
             and self.clock() - self._pending_since >= self.cfg.train_max_delay_s
         ):
             result.loss = self.flush()
+            result.ranker_loss = self.ranker_loss
         t2 = time.perf_counter()
         result.index_pushed = self.refresher.maybe_refresh(self.clock())
+        self.sources.refresh_trending(self.stats, self.items.used, self.clock())
         t3 = time.perf_counter()
         if triggers and recommend:
             result.recommendations = self._recommend(triggers, user_states, now_ms)
@@ -275,6 +298,7 @@ class Pipeline:
         return self._learn(events, histories, time.time())
 
     def _learn(self, events: list[Event], histories: list[list[str]], now: float) -> float:
+        self.ranker_loss = self._train_ranker(events, histories)
         user_rows = self._rows(self.users, [e.user_id for e in events], now, self.model.reset_users)
         item_ids = [e.item_id for e in events]
         item_rows = self._rows(self.items, item_ids, now, self.model.reset_items, self._evict_items)
@@ -286,19 +310,56 @@ class Pipeline:
         weights = self._weights[codes]
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         self.stats.observe(item_rows, weights.astype(np.float64), ts)
-        return self.model.learn_many(user_rows, item_rows, weights, self._history_rows(histories))
+        hist = self._history_rows(histories)
+        self.sources.observe(hist, item_rows, weights, ts)
+        return self.model.learn_many(user_rows, item_rows, weights, hist)
+
+    def _train_ranker(self, events: list[Event], histories: list[list[str]]) -> float | None:
+        """Replay a sample of ``events`` against the candidates each user had just before it;
+        the item they went to is the target. Runs before anything learns from the events."""
+        n = self.cfg.ranker_sample
+        if not n or not len(self.index):
+            return None
+        feedback = [i for i, e in enumerate(events) if e.event_type not in (None, "browse")]
+        browse = [i for i, e in enumerate(events) if e.event_type in (None, "browse")]
+        pick = feedback if len(feedback) <= n else self._rng.choice(feedback, n, replace=False)
+        pick = list(pick)
+        if len(pick) < n and browse:
+            pick += list(self._rng.choice(browse, min(n - len(pick), len(browse)), replace=False))
+        chosen = [events[i] for i in pick]
+        cand, feats = self._candidates(
+            self.users.get_rows([e.user_id for e in chosen]),
+            self._history_rows([histories[i] for i in pick]),
+            max(e.ts for e in chosen),
+            self.cfg.ranking.candidates,
+        )
+        target = self.items.get_rows([e.item_id for e in chosen])
+        match = (cand == target[:, None]) & (target[:, None] >= 0)
+        column = np.where(match.any(axis=1), match.argmax(axis=1), -1)
+        weight = self._weights[[self._type_code[e.event_type or "browse"] for e in chosen]]
+        return self.ranker.learn(feats, cand >= 0, column, weight)
+
+    def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, now_ms: int,
+                    ann: int) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidates of every source with their features, model score included."""
+        vecs = self.model.user_vectors(user_rows, hist)
+        k = min(ann, max(len(self.index), 1))
+        ann_rows, _ = self.index.search(vecs, k)
+        cand, feats = self.sources.collect(hist, ann_rows, self.stats, now_ms)
+        scores = self.model.score(vecs, cand)
+        feats[..., 0] = np.where(cand >= 0, scores, 0.0)
+        return cand, feats
 
     def _rank(
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        user_rows = self.users.get_rows(users)
         hist = self._history_rows([st.recent for st in states])
-        vecs = self.model.user_vectors(user_rows, hist)
-        k = min(cfg.candidates, max(len(self.index), 1))
-        cand, scores = self.index.search(vecs, k)
+        cand, feats = self._candidates(self.users.get_rows(users), hist, now_ms, cfg.candidates)
+        scores = self.ranker.score(feats, cand >= 0)
         excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1} for st in states]
-        return rank(cand, scores, excluded, self.stats, cfg, now_ms)
+        current = np.where(hist[:, 0] >= 0, self.stats.category[np.maximum(hist[:, 0], 0)], -1)
+        return rank(cand, scores, excluded, self.stats, cfg, current.tolist())
 
     def recommend(
         self, users: Sequence[str], states: Mapping[str, bytes | None], now_ms: int, n: int

@@ -1,8 +1,9 @@
-"""Ranking: from retrieval candidates to the list a user is shown.
+"""Ranking: from scored candidates to the list a user is shown.
 
-Scores are blended in one vectorised pass over the whole batch; only the business rules that
-depend on the user (already purchased) and the per-category diversity cap walk candidates in
-Python, and they stop as soon as ``top_n`` items are chosen.
+The scores come from the ranker (:mod:`model.ranker`); availability is applied in one vectorised
+pass over the whole batch; only the business rules that depend on the user (already purchased)
+and the per-category diversity cap walk candidates in Python, and they stop as soon as ``top_n``
+items are chosen.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ class RankConfig:
     top_n: int = 10
     #: Candidates retrieved from the index per user before the rules apply.
     candidates: int = 100
-    #: Diversity: at most this many items of one category in a list (0 = no cap).
+    #: Diversity: at most this many items of one category in a list (0 = no cap), except the
+    #: category the user is shopping in right now (that of their most recent item): more of
+    #: what they are comparing is what they came for; the cap keeps the rest of the list varied.
     max_per_category: int = 3
-    popularity_weight: float = 0.05
-    recency_weight: float = 0.05
-    recency_half_life_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.top_n < 1 or self.candidates < self.top_n:
@@ -33,37 +33,23 @@ class RankConfig:
             )
 
 
-def blend_scores(
-    rows: np.ndarray, model_scores: np.ndarray, stats: ItemStats, cfg: RankConfig, now_ms: int
-) -> np.ndarray:
-    """Model score plus popularity and recency signals; -inf for padding and unavailable items."""
-    valid = rows >= 0
-    safe = np.where(valid, rows, 0)
-    age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
-    recency = np.exp2(-age_s / cfg.recency_half_life_s)
-    score = (
-        model_scores.astype(np.float64)
-        + cfg.popularity_weight * np.log1p(stats.popularity[safe])
-        + cfg.recency_weight * recency
-    )
-    ok = valid & stats.available[safe] & np.isfinite(model_scores)
-    return np.where(ok, score, -np.inf)
-
-
 def rank(
     rows: np.ndarray,
-    model_scores: np.ndarray,
+    scores: np.ndarray,
     excluded: Sequence[set[int]],
     stats: ItemStats,
     cfg: RankConfig,
-    now_ms: int,
+    current: Sequence[int] | None = None,
 ) -> list[list[tuple[int, float]]]:
     """Pick each user's top-N ``(row, score)`` from their candidate rows.
 
-    ``rows``/``model_scores`` are ``(B, K)``; ``excluded[b]`` holds rows user ``b`` must not see
-    (already purchased).
+    ``rows``/``scores`` are ``(B, K)`` (-1 rows and -inf scores are padding); ``excluded[b]``
+    holds rows user ``b`` must not see (already purchased); unavailable items are dropped.
+    ``current[b]`` is the category code user ``b`` is shopping in (-1 for none): it is not capped.
     """
-    score = blend_scores(rows, model_scores, stats, cfg, now_ms)
+    valid = rows >= 0
+    ok = valid & stats.available[np.where(valid, rows, 0)] & np.isfinite(scores)
+    score = np.where(ok, scores.astype(np.float64), -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")
     ranked_rows = np.take_along_axis(rows, order, axis=1)
     ranked_scores = np.take_along_axis(score, order, axis=1)
@@ -74,6 +60,7 @@ def rank(
         chosen: list[tuple[int, float]] = []
         per_cat: dict[int, int] = {}
         skip = excluded[b]
+        free = current[b] if current is not None else UNKNOWN_CATEGORY
         for row, s, cat in zip(
             ranked_rows[b].tolist(), ranked_scores[b].tolist(), cats[b].tolist(), strict=True
         ):
@@ -81,7 +68,7 @@ def rank(
                 break
             if row in skip:
                 continue
-            if cap and cat != UNKNOWN_CATEGORY:
+            if cap and cat != UNKNOWN_CATEGORY and cat != free:
                 if per_cat.get(cat, 0) >= cap:
                     continue
                 per_cat[cat] = per_cat.get(cat, 0) + 1

@@ -28,6 +28,11 @@ class IdMap:
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._rows
 
+    @property
+    def used(self) -> int:
+        """Rows ever handed out: every live row is below this."""
+        return self._next
+
     def rows_for(self, ids: Sequence[str], now: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Rows for ``ids`` (added when new, all marked as just seen) and the rows evicted.
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
+import torch
 
+from index import set_threads
 from model.evaluate import Result, evaluate
 from model.events import TOPIC_TYPES, Event
 from model.methods import METHOD_NAMES, make_method
@@ -131,6 +133,9 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
 def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | None = None,
                    chart: str | None = None, fav_as: str | None = None,
                    limit: int | None = None, score_browse: bool = False) -> Result:
+    # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
+    torch.set_num_threads(1)
+    set_threads(1)
     names = list(dict.fromkeys(methods)) or list(METHOD_NAMES)
     built = {name: make_method(name) for name in names}  # fails fast on a missing extra
     events = load_dataset(dataset, fav_as=fav_as, limit=limit)

@@ -105,8 +105,8 @@ SETTINGS: dict[str, Setting] = {
                               "what has arrived and waits this long only when nothing has.",
                               _positive_float),
     "torch_threads": Setting("FEEDREC_TORCH_THREADS", "1",
-                             "CPU threads for torch; one avoids oversubscribing the cores the "
-                             "consumer and broker share (raise it for large batches).",
+                             "CPU threads for torch and faiss; one avoids oversubscribing the "
+                             "cores the consumer and broker share (raise it for large batches).",
                              _positive_int),
     "device": Setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda")),
     "index_kind": Setting("FEEDREC_INDEX", "auto", "Nearest-neighbour index.",
@@ -131,11 +131,16 @@ SETTINGS: dict[str, Setting] = {
     "event_weights": Setting("FEEDREC_EVENT_WEIGHTS", "browse=0.25,click=1,cart=2,purchase=4",
                              "Learning weight per event type.", _weights),
     "top_n": Setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int),
-    "candidates": Setting("FEEDREC_CANDIDATES", "100", "Index candidates per user before ranking.",
+    "candidates": Setting("FEEDREC_CANDIDATES", "100",
+                          "Embedding-index candidates per user, merged with the user's recent "
+                          "items, co-visitation and trending candidates before ranking.",
                           _positive_int),
     "max_per_category": Setting("FEEDREC_MAX_PER_CATEGORY", "3",
-                                "Diversity cap per category in one list (0 = none).",
-                                _non_negative_int),
+                                "Diversity cap per category in one list (0 = none); the category "
+                                "of the user's latest item is exempt.", _non_negative_int),
+    "ranker_sample": Setting("FEEDREC_RANKER_SAMPLE", "32",
+                             "Events per gradient step replayed to train the ranker online "
+                             "(0 = keep its initial weights).", _non_negative_int),
     "browse_rec_interval_s": Setting("FEEDREC_BROWSE_REC_INTERVAL_S", "30",
                                      "A browse triggers a recommendation at most this often "
                                      "per user.", float),
@@ -190,6 +195,7 @@ class Settings:
     top_n: int
     candidates: int
     max_per_category: int
+    ranker_sample: int
     browse_rec_interval_s: float
     history_len: int
     user_ttl_s: float
@@ -253,6 +259,7 @@ class Settings:
             weights=self.event_weights,
             train_batch=self.train_batch,
             train_max_delay_s=self.train_max_delay_s,
+            ranker_sample=self.ranker_sample,
             index_refresh_interval_s=self.index_refresh_s,
             index_refresh_min_changes=self.index_min_changes,
         )

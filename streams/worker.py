@@ -22,6 +22,7 @@ import torch
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
+from index import set_threads
 from model.checkpoint import load_latest, save_checkpoint
 from model.events import Record, Rejection, decode_batch, decode_catalog_item
 from model.pipeline import BatchResult, Pipeline
@@ -95,6 +96,7 @@ class Runtime:
         self.metrics = Metrics.create(self.registry)
         self.limits = settings.validation_limits()
         torch.set_num_threads(settings.torch_threads)
+        set_threads(settings.torch_threads)
         self.pipeline = Pipeline.build(
             settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
         )

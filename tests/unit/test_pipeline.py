@@ -13,12 +13,14 @@ from model.twotower import ModelConfig
 NOW = 1_700_000_000_000
 
 
-def make(train_batch: int = 256, delay: float = 3600.0, **rank) -> Pipeline:
+def make(train_batch: int = 256, delay: float = 3600.0, lr: float = 0.02, ranker_sample: int = 32,
+         **rank) -> Pipeline:
     cfg = PipelineConfig(
-        model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4),
+        model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4, lr=lr),
         ranking=RankConfig(**{"top_n": 5, "candidates": 20, "max_per_category": 0, **rank}),
         train_batch=train_batch,
         train_max_delay_s=delay,
+        ranker_sample=ranker_sample,
         index_refresh_interval_s=0.0,  # every batch's changes reach the index at once
     )
     return Pipeline.build(cfg, device="cpu", index_kind="exact")
@@ -125,7 +127,48 @@ def test_a_restored_pipeline_serves_the_same_lists() -> None:
     assert twin.p.model.version == shop.p.model.version
 
 
-@pytest.mark.parametrize("bad", [{"train_batch": 0}, {"train_max_delay_s": -1.0}])
+def test_a_user_with_no_history_gets_what_is_trending() -> None:
+    shop = Shop(make(train_batch=1))
+    warm(shop)
+    # i9 is the most popular item, then i5, then i7.
+    shop.send(*[(f"u{n}", f"i{i}", "cart") for n, i in enumerate([9, 9, 9, 5, 5, 7])])
+    (top,) = shop.p.recommend(["newcomer"], shop.states, NOW, 3)
+    assert top == ["i9", "i5", "i7"]
+
+
+def test_the_items_a_user_just_looked_at_come_back() -> None:
+    shop = Shop(make(train_batch=1, top_n=10, lr=1e-9, ranker_sample=0))  # one signal at a time
+    shop.send(("a", "i1", "browse"), ("a", "i2", "browse"))
+    shop.send(*[(f"v{i % 3}", f"p{i}", "purchase") for i in range(30)])  # newer and popular
+    (top,) = shop.p.recommend(["a"], shop.states, NOW, 10)
+    assert {"i1", "i2"} <= set(top)
+
+
+def test_users_going_from_one_item_to_another_teach_co_visitation() -> None:
+    shop = Shop(make(train_batch=1, top_n=10, lr=1e-9, ranker_sample=0))  # one signal at a time
+    shop.send(*[(f"v{k}", f"p{i}", "purchase") for i in range(30) for k in range(3)])
+    for n in range(5):
+        shop.send((f"w{n}", "phone", "browse"))
+        shop.send((f"w{n}", "case", "cart"))
+    shop.send(("a", "phone", "browse"))
+    (top,) = shop.p.recommend(["a"], shop.states, NOW, 10)
+    assert "case" in top
+
+
+def test_the_ranker_learns_from_what_users_do_next() -> None:
+    shop = Shop(make(train_batch=8))
+    warm(shop, 24)
+    before = shop.p.ranker.weights.copy()
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        shop.send(*[(f"u{rng.integers(4)}", f"i{rng.integers(24)}", "click") for _ in range(8)])
+    assert shop.p.ranker.steps > 0
+    assert not np.allclose(shop.p.ranker.weights, before)
+    assert shop.p.snapshot()["ranker"]["steps"] == shop.p.ranker.steps
+
+
+@pytest.mark.parametrize(
+    "bad", [{"train_batch": 0}, {"train_max_delay_s": -1.0}, {"ranker_sample": -1}])
 def test_config_refuses_nonsense(bad: dict) -> None:
     with pytest.raises(ValueError):
         PipelineConfig(**bad)

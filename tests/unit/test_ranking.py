@@ -15,8 +15,8 @@ def test_orders_by_score_and_respects_top_n() -> None:
     st = stats_with_categories([-1] * 6)
     rows = np.array([[0, 1, 2, 3, 4, 5]])
     scores = np.array([[0.1, 0.9, 0.5, 0.3, 0.8, 0.2]], dtype=np.float32)
-    cfg = RankConfig(top_n=3, candidates=6, popularity_weight=0, recency_weight=0)
-    (out,) = rank(rows, scores, [set()], st, cfg, now_ms=0)
+    cfg = RankConfig(top_n=3, candidates=6)
+    (out,) = rank(rows, scores, [set()], st, cfg)
     assert [r for r, _ in out] == [1, 4, 2]
 
 
@@ -25,8 +25,8 @@ def test_drops_purchased_unavailable_and_padding() -> None:
     st.available[2] = False
     rows = np.array([[0, 1, 2, 3, -1]])
     scores = np.array([[0.9, 0.8, 0.7, 0.6, -np.inf]], dtype=np.float32)
-    cfg = RankConfig(top_n=5, candidates=5, popularity_weight=0, recency_weight=0)
-    (out,) = rank(rows, scores, [{0}], st, cfg, now_ms=0)
+    cfg = RankConfig(top_n=5, candidates=5)
+    (out,) = rank(rows, scores, [{0}], st, cfg)
     assert [r for r, _ in out] == [1, 3]
 
 
@@ -34,19 +34,19 @@ def test_caps_items_per_category() -> None:
     st = stats_with_categories([7, 7, 7, 8, 7, 8])
     rows = np.arange(6)[None, :]
     scores = np.linspace(1.0, 0.5, 6, dtype=np.float32)[None, :]
-    cfg = RankConfig(top_n=4, candidates=6, max_per_category=2, popularity_weight=0,
-                     recency_weight=0)
-    (out,) = rank(rows, scores, [set()], st, cfg, now_ms=0)
+    cfg = RankConfig(top_n=4, candidates=6, max_per_category=2)
+    (out,) = rank(rows, scores, [set()], st, cfg)
     assert [r for r, _ in out] == [0, 1, 3, 5]
 
 
-def test_popularity_breaks_ties() -> None:
-    st = stats_with_categories([-1] * 3)
-    st.observe(np.array([2, 2, 2]), np.ones(3), np.array([1000, 1000, 1000]))
-    rows = np.array([[0, 1, 2]])
-    scores = np.zeros((1, 3), dtype=np.float32)
-    (out,) = rank(rows, scores, [set()], st, RankConfig(top_n=1, candidates=3), now_ms=1000)
-    assert out[0][0] == 2
+def test_the_category_a_user_is_shopping_in_is_not_capped() -> None:
+    st = stats_with_categories([7, 7, 7, 7, 8, 9])
+    rows = np.arange(6)[None, :].repeat(2, axis=0)
+    scores = np.linspace(1.0, 0.5, 6, dtype=np.float32)[None, :].repeat(2, axis=0)
+    cfg = RankConfig(top_n=5, candidates=6, max_per_category=2)
+    capped, free = rank(rows, scores, [set(), set()], st, cfg, current=[8, 7])
+    assert [r for r, _ in capped] == [0, 1, 4, 5]
+    assert [r for r, _ in free] == [0, 1, 2, 3, 4]
 
 
 def test_config_is_validated() -> None:

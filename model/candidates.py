@@ -1,0 +1,222 @@
+"""Candidate sources merged before ranking, and the features the ranker scores them by.
+
+No single source serves every user. The embedding index knows tastes but not that a shopper
+usually carts something they looked at minutes ago; co-visitation knows what follows an item
+but nothing about an item nobody has followed; a user seen for the first time has nothing but
+what is trending. So each user's candidates are the union of:
+
+- ``history``: the user's own recent items;
+- ``covisit``: the strongest successors of their most recent items (:class:`CoVisits`);
+- ``category``: what is trending in the categories of their recent items;
+- ``trending``: what is trending overall (all a cold user can be given);
+- ``ann``: nearest neighbours of their query vector in the embedding index (passed in).
+
+Every candidate, whatever brought it, gets the same feature vector (:data:`FEATURES`), so the
+ranker weighs the sources against each other item by item. Everything is a ``(B, C)`` array over
+the batch: no per-user Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.covisit import CoVisits
+from model.items import ItemStats
+
+#: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
+#: model's user vectors); the rest come from :meth:`CandidateSources.collect`. ``popularity``
+#: and ``recency`` describe the item for a user with a history; ``trending`` is the item's
+#: popularity for a user without one, so a cold user's list is ordered by popularity alone,
+#: whatever the other weights learn from warm users.
+FEATURES = ("model", "history", "covisit", "category", "popularity", "recency", "trending")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    #: Most recent history items whose successors are followed (and that new pairs start from).
+    covisit_window: int = 5
+    covisit_slots: int = 20
+    covisit_half_life_s: float = 86400.0
+    #: Co-visitation candidates kept per user.
+    covisit: int = 50
+    #: Trending items taken from each of the user's ``categories`` most present categories.
+    categories: int = 2
+    per_category: int = 40
+    trending: int = 50
+    #: Weight of the i-th most recent history item in the history, co-visitation and category
+    #: features is ``history_decay ** i``.
+    history_decay: float = 0.8
+    recency_half_life_s: float = 3600.0
+    trending_refresh_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("covisit_window", "covisit_slots", "per_category"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SourceConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("covisit", "categories", "trending", "trending_refresh_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SourceConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.history_decay <= 1.0:
+            raise ValueError(f"SourceConfig.history_decay must be in (0, 1], got {self.history_decay}")
+        if self.covisit_half_life_s <= 0 or self.recency_half_life_s <= 0:
+            raise ValueError("SourceConfig half-lives must be positive")
+
+
+def group_ranks(groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal ``groups`` values (sorted input)."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    return np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+
+
+def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
+                  k: int) -> np.ndarray:
+    """``(n_groups, k)`` of each group's ``k`` best-scoring ``values``, best first, -1 padded."""
+    out = np.full((n_groups, k), -1, dtype=np.int64)
+    if len(groups) and k:
+        order = np.lexsort((-scores, groups))
+        g, v = groups[order], values[order]
+        rank = group_ranks(g)
+        keep = rank < k
+        out[g[keep], rank[keep]] = v[keep]
+    return out
+
+
+class _Lookup:
+    """Sums of values per ``(batch row, key)``, looked up for any ``(B, C)`` array of keys."""
+
+    def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int) -> None:
+        ok = keys >= 0
+        combined = batch[ok] * width + keys[ok]
+        self.width = width
+        self.keys, inv = np.unique(combined, return_inverse=True)
+        self.sums = np.bincount(inv, weights=values[ok], minlength=len(self.keys))
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self.keys):
+            return np.zeros(keys.shape)
+        q = np.arange(len(keys))[:, None] * self.width + keys
+        pos = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
+        hit = (self.keys[pos] == q) & (keys >= 0)
+        return np.where(hit, self.sums[pos], 0.0)
+
+    def top(self, batch_size: int, k: int) -> np.ndarray:
+        """Each batch row's ``k`` keys with the largest sums, -1 padded."""
+        return top_per_group(self.keys // self.width, self.keys % self.width, self.sums,
+                             batch_size, k)
+
+
+class CandidateSources:
+    """Co-visitation and trending state, and the merge of all sources (see module docstring)."""
+
+    def __init__(self, cfg: SourceConfig, capacity: int) -> None:
+        self.cfg = cfg
+        self.capacity = capacity
+        self.covisits = CoVisits(capacity, cfg.covisit_slots, cfg.covisit_half_life_s)
+        self.trending = np.zeros(0, dtype=np.int64)
+        self.by_category = np.full((0, cfg.per_category), -1, dtype=np.int64)
+        self._refreshed = float("-inf")
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
+                ts_ms: np.ndarray) -> None:
+        """Each event on ``items[b]`` follows the items of ``histories[b]`` (its recent items,
+        -1 padded): full weight forward, half backward, over the co-visitation window."""
+        w = self.cfg.covisit_window
+        src = np.asarray(histories, dtype=np.int64)[:, :w]
+        dst = np.broadcast_to(np.asarray(items, dtype=np.int64)[:, None], src.shape)
+        wt = np.broadcast_to(np.asarray(weights, dtype=np.float64)[:, None], src.shape)
+        ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64)[:, None], src.shape)
+        self.covisits.observe(np.r_[src.ravel(), dst.ravel()], np.r_[dst.ravel(), src.ravel()],
+                              np.r_[wt.ravel(), 0.5 * wt.ravel()], np.r_[ts.ravel(), ts.ravel()])
+
+    def refresh_trending(self, stats: ItemStats, rows_used: int, now_s: float,
+                         force: bool = False) -> bool:
+        """Recompute the trending lists (overall and per category) if due; True if it ran."""
+        if not force and now_s - self._refreshed < self.cfg.trending_refresh_s:
+            return False
+        self._refreshed = now_s
+        pop = stats.popularity[:rows_used]
+        rows = np.flatnonzero((pop > 0) & stats.available[:rows_used])
+        k = min(self.cfg.trending, len(rows))
+        if k:
+            part = rows[np.argpartition(-pop[rows], k - 1)[:k]]
+            self.trending = part[np.argsort(-pop[part], kind="stable")]
+        else:
+            self.trending = np.zeros(0, dtype=np.int64)
+        cat = stats.category[rows]
+        known = cat >= 0
+        n_cat = int(cat.max(initial=-1)) + 1
+        self.by_category = top_per_group(cat[known].astype(np.int64), rows[known],
+                                         pop[rows[known]], n_cat, self.cfg.per_category)
+        return True
+
+    def reset(self, rows: np.ndarray) -> None:
+        self.covisits.reset(rows)
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def collect(self, histories: np.ndarray, ann: np.ndarray, stats: ItemStats,
+                now_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidates ``(B, C)`` (-1 padded, each row distinct) and their features
+        ``(B, C, len(FEATURES))``, the ``model`` column left at 0."""
+        cfg = self.cfg
+        hist = np.asarray(histories, dtype=np.int64)
+        b, h = hist.shape
+        batch = np.repeat(np.arange(b), h)
+        decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
+        history = _Lookup(batch, hist.ravel(), decay.ravel(), self.capacity)
+
+        window = hist[:, : cfg.covisit_window]
+        nb, share = self.covisits.successors(window)
+        weight = share * (cfg.history_decay ** np.arange(window.shape[1]))[None, :, None]
+        per_row = nb.shape[1] * nb.shape[2]
+        covisit = _Lookup(np.repeat(np.arange(b), per_row), nb.ravel(), weight.ravel(),
+                          self.capacity)
+
+        cats = np.where(hist >= 0, stats.category[np.maximum(hist, 0)], -1).astype(np.int64)
+        norm = np.where(hist >= 0, decay, 0.0).sum(axis=1, keepdims=True)
+        cat_share = np.divide(decay, norm, out=np.zeros(hist.shape), where=norm > 0)
+        n_cat = max(len(self.by_category), int(cats.max(initial=-1)) + 1, 1)
+        category = _Lookup(batch, cats.ravel(), cat_share.ravel(), n_cat)
+
+        parts = [hist, covisit.top(b, cfg.covisit), np.asarray(ann, dtype=np.int64).reshape(b, -1)]
+        if cfg.categories and len(self.by_category):
+            top_cats = category.top(b, cfg.categories)
+            known = (top_cats >= 0) & (top_cats < len(self.by_category))
+            picks = self.by_category[np.where(known, top_cats, 0)]
+            parts.append(np.where(known[:, :, None], picks, -1).reshape(b, -1))
+        if len(self.trending):
+            parts.append(np.broadcast_to(self.trending, (b, len(self.trending))))
+        cand = np.sort(np.concatenate(parts, axis=1), axis=1)
+        cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
+
+        safe = np.maximum(cand, 0)
+        cand_cats = np.where(cand >= 0, stats.category[safe], -1).astype(np.int64)
+        age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
+        feats = np.zeros((*cand.shape, len(FEATURES)))
+        feats[..., 1] = history(cand)
+        feats[..., 2] = covisit(cand)
+        feats[..., 3] = category(cand_cats)
+        popularity = np.log1p(stats.popularity[safe])
+        warm = (hist >= 0).any(axis=1)[:, None]
+        feats[..., 4] = np.where(warm, popularity, 0.0)
+        feats[..., 5] = np.where(warm & (stats.last_ts[safe] > 0),
+                                 np.exp2(-age_s / cfg.recency_half_life_s), 0.0)
+        feats[..., 6] = np.where(warm, 0.0, popularity)
+        feats[cand < 0] = 0.0
+        return cand, feats
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state(self, rows_used: int) -> dict:
+        return {"covisits": self.covisits.state(rows_used)}
+
+    def load(self, state: dict) -> None:
+        self.covisits.load(state["covisits"])
+        self._refreshed = float("-inf")

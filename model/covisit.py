@@ -1,0 +1,143 @@
+"""Item-to-item co-visitation: which items users go on to after each item, time-decayed.
+
+Every item row keeps its ``slots`` strongest successors in two fixed arrays (neighbour rows and
+weights), so memory is bounded, updates and lookups are vectorised over a whole batch, and no
+Python dict grows with the catalogue. A new pair takes the weakest slot of its source if it is at
+least as strong, so the table keeps the heavy hitters while decay lets new pairs in.
+
+Decay needs no sweep: a weight is stored as ``w * exp(rate * (ts - origin))``, so a newer event
+counts more, and only comparisons and ratios of weights are ever used. When the factor grows too
+large for float32, every weight is rescaled once and the origin moves.
+
+Rows are reused after an id is evicted. Each row has an epoch, bumped on reuse, and each entry
+records its neighbour's epoch when written, so an entry that points at a reused row is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Rescale stored weights once the growth factor passes exp(RESCALE_AT).
+RESCALE_AT = 30.0
+
+
+class CoVisits:
+    """The ``slots`` strongest ``src -> dst`` successors of every item row (see module docstring)."""
+
+    def __init__(self, capacity: int, slots: int = 20, half_life_s: float = 86400.0) -> None:
+        if capacity < 1 or slots < 1 or half_life_s <= 0:
+            raise ValueError("capacity and slots must be >= 1 and half_life_s > 0")
+        self.capacity = capacity
+        self.slots = slots
+        self.rate_per_ms = math.log(2) / (half_life_s * 1000.0)
+        self.neighbour = np.full((capacity, slots), -1, dtype=np.int32)
+        self.weight = np.zeros((capacity, slots), dtype=np.float32)
+        self.stamp = np.zeros((capacity, slots), dtype=np.int32)
+        self.epoch = np.zeros(capacity, dtype=np.int32)
+        self.origin_ms: int | None = None
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def _grow(self, ts_ms: np.ndarray) -> np.ndarray:
+        """Per-event growth factors, rescaling the table first if the newest would overflow."""
+        if self.origin_ms is None:
+            self.origin_ms = int(ts_ms.min())
+        x = self.rate_per_ms * (ts_ms - self.origin_ms).astype(np.float64)
+        if x.max(initial=0.0) > RESCALE_AT:
+            shift = int(ts_ms.max()) - self.origin_ms
+            self.weight *= np.float32(math.exp(-self.rate_per_ms * shift))
+            self.origin_ms += shift
+            x -= self.rate_per_ms * shift
+        return np.exp(x)
+
+    def observe(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
+                ts_ms: np.ndarray) -> None:
+        """Add ``weight`` (decayed from ``ts_ms``) to each pair ``src -> dst``; -1 rows are skipped."""
+        src = np.asarray(src, dtype=np.int64).reshape(-1)
+        dst = np.asarray(dst, dtype=np.int64).reshape(-1)
+        keep = (src >= 0) & (dst >= 0) & (src != dst)
+        if not keep.any():
+            return
+        src, dst = src[keep], dst[keep]
+        w = np.asarray(weight, dtype=np.float64).reshape(-1)[keep]
+        w = w * self._grow(np.asarray(ts_ms, dtype=np.int64).reshape(-1)[keep])
+        # One entry per distinct pair.
+        pair, inv = np.unique(src * self.capacity + dst, return_inverse=True)
+        w = np.bincount(inv, weights=w)
+        src, dst = pair // self.capacity, pair % self.capacity
+        slots = self.neighbour[src]
+        live = (slots == dst[:, None]) & (self.stamp[src] == self.epoch[dst][:, None])
+        found = live.any(axis=1)
+        col = live.argmax(axis=1)
+        self.weight[src[found], col[found]] += w[found].astype(np.float32)
+        self._insert(src[~found], dst[~found], w[~found])
+
+    def _insert(self, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> None:
+        """New pairs, strongest first per source, each into that source's next-weakest slot."""
+        if not len(src):
+            return
+        order = np.lexsort((-w, src))
+        src, dst, w = src[order], dst[order], w[order]
+        first = np.r_[True, src[1:] != src[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
+        rank = np.arange(len(src)) - start
+        fits = rank < self.slots
+        src, dst, w, rank = src[fits], dst[fits], w[fits], rank[fits]
+        current = self._current(src)
+        weakest = np.argsort(current, axis=1, kind="stable")
+        col = weakest[np.arange(len(src)), rank]
+        wins = w >= current[np.arange(len(src)), col]
+        src, dst, col = src[wins], dst[wins], col[wins]
+        self.neighbour[src, col] = dst
+        self.weight[src, col] = w[wins].astype(np.float32)
+        self.stamp[src, col] = self.epoch[dst]
+
+    def _current(self, src: np.ndarray) -> np.ndarray:
+        """Weights of ``src``'s slots, 0 where the slot is empty or points at a reused row."""
+        nb = self.neighbour[src]
+        ok = (nb >= 0) & (self.stamp[src] == self.epoch[np.maximum(nb, 0)])
+        return np.where(ok, self.weight[src], 0.0)
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Rows handed to new items: forget their successors, and stale entries pointing at them."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        self.neighbour[rows] = -1
+        self.weight[rows] = 0.0
+        self.epoch[rows] += 1
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def successors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For ``(B, W)`` source rows (-1 padded): ``(B, W, slots)`` neighbour rows (-1 where
+        none) and each one's share of its source's total weight (in [0, 1])."""
+        rows = np.asarray(rows, dtype=np.int64)
+        safe = np.maximum(rows, 0)
+        w = self._current(safe.reshape(-1)).reshape(*rows.shape, self.slots)
+        w[rows < 0] = 0.0
+        total = w.sum(axis=-1, keepdims=True)
+        share = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        nb = np.where(share > 0, self.neighbour[safe], -1)
+        return nb, share
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state(self, rows_used: int) -> dict:
+        return {
+            "neighbour": self.neighbour[:rows_used].copy(),
+            "weight": self.weight[:rows_used].copy(),
+            "stamp": self.stamp[:rows_used].copy(),
+            "epoch": self.epoch[:rows_used].copy(),
+            "origin_ms": self.origin_ms,
+        }
+
+    def load(self, state: dict) -> None:
+        n = len(state["neighbour"])
+        if n > self.capacity or state["neighbour"].shape[1] != self.slots:
+            raise ValueError("co-visitation state does not fit this table's capacity and slots")
+        self.neighbour[:n] = state["neighbour"]
+        self.weight[:n] = state["weight"]
+        self.stamp[:n] = state["stamp"]
+        self.epoch[:n] = state["epoch"]
+        self.origin_ms = state["origin_ms"]

@@ -1,0 +1,81 @@
+"""A ranker learned online: a linear score over candidate features, trained on what users did next.
+
+Whenever events are learned from, a sample of them is replayed against the candidates the user
+would have been offered just before (same sources, same features): the item the user actually
+went to is the target of a softmax over that list. So the weights say how much each source's
+evidence is worth on this shop's traffic right now (the user's own history, co-visitation,
+category, the embedding model, popularity), and they keep moving as behaviour does. Adagrad keeps
+the step sizes sane for features on different scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from model.candidates import FEATURES
+
+#: Where the weights start: sensible before any feedback has arrived.
+INITIAL_WEIGHTS: dict[str, float] = {
+    "model": 1.0,
+    "history": 2.0,
+    "covisit": 2.0,
+    "category": 1.0,
+    "popularity": 0.3,
+    "recency": 0.1,
+    "trending": 1.0,
+}
+
+
+class OnlineRanker:
+    """``score = features @ weights``; a weighted softmax step per call to :meth:`learn`."""
+
+    def __init__(self, initial: Mapping[str, float] = INITIAL_WEIGHTS, lr: float = 0.05,
+                 l2: float = 1e-4) -> None:
+        missing = set(FEATURES) - set(initial)
+        if missing:
+            raise ValueError(f"initial ranker weights missing for {sorted(missing)}")
+        if lr <= 0 or l2 < 0:
+            raise ValueError(f"ranker lr must be > 0 and l2 >= 0, got {lr}, {l2}")
+        self.weights = np.array([initial[f] for f in FEATURES], dtype=np.float64)
+        self.lr, self.l2 = lr, l2
+        self._g2 = np.zeros(len(FEATURES))
+        self.steps = 0
+
+    def score(self, feats: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``(B, C)`` scores; -inf where not ``valid``."""
+        return np.where(valid, feats @ self.weights, -np.inf)
+
+    def learn(self, feats: np.ndarray, valid: np.ndarray, target: np.ndarray,
+              weight: np.ndarray) -> float | None:
+        """One Adagrad step on the softmax loss of ``target`` (column per row; -1 = not among
+        the candidates, skipped); the mean loss, or None when no row had its target."""
+        rows = np.flatnonzero(target >= 0)
+        if not len(rows):
+            return None
+        f, ok, t, w = feats[rows], valid[rows], target[rows], weight[rows].astype(np.float64)
+        s = self.score(f, ok)
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        z = p.sum(axis=1, keepdims=True)
+        p /= z
+        picked = f[np.arange(len(rows)), t]
+        grad = ((np.einsum("bc,bcf->bf", p, f) - picked) * w[:, None]).sum(axis=0) / w.sum()
+        grad += self.l2 * self.weights
+        self._g2 += grad * grad
+        self.weights -= self.lr * grad / (np.sqrt(self._g2) + 1e-8)
+        self.steps += 1
+        loss = np.log(z[:, 0]) - s[np.arange(len(rows)), t]
+        return float((loss * w).sum() / w.sum())
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(FEATURES, self.weights, strict=True)}
+
+    def state(self) -> dict:
+        return {"weights": self.weights.copy(), "g2": self._g2.copy(), "steps": self.steps}
+
+    def load(self, state: Mapping) -> None:
+        self.weights = np.asarray(state["weights"], dtype=np.float64).copy()
+        self._g2 = np.asarray(state["g2"], dtype=np.float64).copy()
+        self.steps = int(state["steps"])

@@ -1,0 +1,168 @@
+import numpy as np
+import pytest
+
+from model.candidates import FEATURES, CandidateSources, SourceConfig, top_per_group
+from model.covisit import CoVisits
+from model.items import ItemStats
+from model.ranker import OnlineRanker
+
+HOUR_MS = 3_600_000
+
+
+def successors_of(cv: CoVisits, row: int) -> dict[int, float]:
+    nb, share = cv.successors(np.array([[row]]))
+    return {int(n): float(s) for n, s in zip(nb.ravel(), share.ravel(), strict=True) if n >= 0}
+
+
+def test_covisits_count_pairs_and_share_per_source() -> None:
+    cv = CoVisits(10, slots=4)
+    cv.observe(np.array([0, 0, 0, 1]), np.array([1, 1, 2, 0]), np.ones(4), np.zeros(4))
+    assert successors_of(cv, 0) == pytest.approx({1: 2 / 3, 2: 1 / 3})
+    assert successors_of(cv, 1) == pytest.approx({0: 1.0})
+    assert successors_of(cv, 5) == {}
+
+
+def test_covisits_skip_padding_and_self_pairs() -> None:
+    cv = CoVisits(10, slots=4)
+    cv.observe(np.array([-1, 3, 4]), np.array([2, 3, -1]), np.ones(3), np.zeros(3))
+    assert all(successors_of(cv, r) == {} for r in range(10))
+
+
+def test_covisits_keep_the_strongest_when_slots_run_out() -> None:
+    cv = CoVisits(10, slots=2)
+    cv.observe(np.array([0, 0]), np.array([1, 2]), np.array([3.0, 2.0]), np.zeros(2))
+    cv.observe(np.array([0]), np.array([3]), np.array([1.0]), np.zeros(1))
+    assert set(successors_of(cv, 0)) == {1, 2}
+    cv.observe(np.array([0]), np.array([4]), np.array([5.0]), np.zeros(1))
+    assert set(successors_of(cv, 0)) == {1, 4}
+
+
+def test_covisits_newer_pairs_outweigh_older_ones() -> None:
+    cv = CoVisits(10, slots=4, half_life_s=3600)
+    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.array([0]))
+    cv.observe(np.array([0]), np.array([2]), np.ones(1), np.array([HOUR_MS]))
+    assert successors_of(cv, 0) == pytest.approx({1: 1 / 3, 2: 2 / 3})
+
+
+def test_covisits_rescale_keeps_ratios() -> None:
+    cv = CoVisits(10, slots=4, half_life_s=60)
+    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.array([0]))
+    cv.observe(np.array([0]), np.array([2]), np.ones(1), np.array([60_000]))
+    late = 100 * HOUR_MS  # far past the float32 range without a rescale
+    cv.observe(np.array([5, 5]), np.array([6, 7]), np.ones(2), np.array([late, late]))
+    assert successors_of(cv, 5) == pytest.approx({6: 0.5, 7: 0.5})
+    assert np.isfinite(cv.weight).all()
+
+
+def test_covisits_forget_reused_rows_in_both_directions() -> None:
+    cv = CoVisits(10, slots=4)
+    cv.observe(np.array([0, 1]), np.array([1, 0]), np.ones(2), np.zeros(2))
+    cv.reset(np.array([1]))
+    assert successors_of(cv, 0) == {}
+    assert successors_of(cv, 1) == {}
+    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.zeros(1))
+    assert successors_of(cv, 0) == pytest.approx({1: 1.0})
+
+
+def test_covisits_state_round_trip() -> None:
+    cv = CoVisits(10, slots=4)
+    cv.observe(np.array([0, 0, 2]), np.array([1, 3, 0]), np.ones(3), np.array([0, 5, 9]))
+    other = CoVisits(10, slots=4)
+    other.load(cv.state(4))
+    for r in range(10):
+        assert successors_of(other, r) == pytest.approx(successors_of(cv, r))
+
+
+def test_top_per_group() -> None:
+    out = top_per_group(np.array([1, 0, 1, 1]), np.array([10, 11, 12, 13]),
+                        np.array([0.5, 1.0, 2.0, 1.0]), n_groups=3, k=2)
+    assert out.tolist() == [[11, -1], [12, 13], [-1, -1]]
+
+
+def shop(capacity: int = 20) -> tuple[CandidateSources, ItemStats]:
+    """Items 0-9 in category 0, 10-19 in category 1; popularity rises with the row."""
+    stats = ItemStats(capacity)
+    stats.category[:] = np.arange(capacity) // 10
+    stats.observe(np.arange(capacity), np.arange(1.0, capacity + 1), np.full(capacity, 1000))
+    cfg = SourceConfig(covisit=5, categories=1, per_category=3, trending=2)
+    sources = CandidateSources(cfg, capacity)
+    sources.refresh_trending(stats, capacity, now_s=0.0)
+    return sources, stats
+
+
+def test_candidates_merge_every_source_once() -> None:
+    sources, stats = shop()
+    # Users go from item 2 to item 5.
+    sources.observe(np.array([[2, -1]]), np.array([5]), np.ones(1), np.array([1000]))
+    hist = np.array([[2, 3], [-1, -1]])
+    ann = np.array([[7, 2], [-1, -1]])
+    cand, feats = sources.collect(hist, ann, stats, now_ms=1000)
+    warm = set(cand[0][cand[0] >= 0].tolist())
+    # history 2, 3; co-visitation 5; index 7; category 0's trending 9, 8, 7; trending 19, 18.
+    assert warm == {2, 3, 5, 7, 9, 8, 19, 18}
+    assert len(cand[0][cand[0] >= 0]) == len(warm)
+    cold = set(cand[1][cand[1] >= 0].tolist())
+    assert cold == {19, 18}
+    col = {name: i for i, name in enumerate(FEATURES)}
+    f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
+    assert f[2][col["history"]] == 1.0 and f[3][col["history"]] == pytest.approx(0.8)
+    assert f[5][col["covisit"]] == pytest.approx(1.0) and f[7][col["covisit"]] == 0.0
+    assert f[9][col["category"]] == pytest.approx(1.0) and f[19][col["category"]] == 0.0
+    assert f[9][col["trending"]] == 0.0 and f[9][col["popularity"]] > 0
+    g = {int(r): feats[1, j] for j, r in enumerate(cand[1]) if r >= 0}
+    # A cold user's items carry only their popularity, in the trending column.
+    assert g[19][col["trending"]] > g[18][col["trending"]] > 0
+    assert all(np.count_nonzero(v) == 1 for v in g.values())
+
+
+def test_trending_skips_unavailable_items() -> None:
+    sources, stats = shop()
+    stats.available[19] = False
+    sources.refresh_trending(stats, 20, now_s=100.0)
+    assert sources.trending.tolist() == [18, 17]
+    assert sources.by_category[1].tolist() == [18, 17, 16]
+
+
+def test_trending_refreshes_only_when_due() -> None:
+    sources, stats = shop()
+    assert not sources.refresh_trending(stats, 20, now_s=1.0)
+    assert sources.refresh_trending(stats, 20, now_s=sources.cfg.trending_refresh_s)
+
+
+def test_source_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="covisit_window"):
+        SourceConfig(covisit_window=0)
+    with pytest.raises(ValueError, match="history_decay"):
+        SourceConfig(history_decay=1.5)
+
+
+def test_ranker_learns_which_feature_predicts_the_target() -> None:
+    rng = np.random.default_rng(0)
+    ranker = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5)
+    b, c, f = 64, 30, len(FEATURES)
+    losses = []
+    for _ in range(200):
+        feats = rng.random((b, c, f))
+        target = feats[:, :, 2].argmax(axis=1)  # the co-visitation column decides
+        losses.append(ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b)))
+    assert losses[-1] < 0.5 * losses[0]
+    assert ranker.weights[2] == ranker.weights.max() > 0
+
+
+def test_ranker_skips_rows_without_target_and_masks_invalid() -> None:
+    ranker = OnlineRanker()
+    feats = np.ones((2, 3, len(FEATURES)))
+    before = ranker.weights.copy()
+    assert ranker.learn(feats, np.ones((2, 3), bool), np.array([-1, -1]), np.ones(2)) is None
+    assert (ranker.weights == before).all()
+    valid = np.array([[True, False, True]])
+    assert ranker.score(feats[:1], valid)[0, 1] == -np.inf
+
+
+def test_ranker_state_round_trip() -> None:
+    ranker = OnlineRanker()
+    feats = np.random.default_rng(1).random((4, 5, len(FEATURES)))
+    ranker.learn(feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4))
+    other = OnlineRanker()
+    other.load(ranker.state())
+    assert other.as_dict() == ranker.as_dict() and other.steps == 1
