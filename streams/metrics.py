@@ -53,6 +53,8 @@ class Metrics:
     stage_seconds: Histogram
     latency: Histogram
     loss: Gauge
+    ranker_loss: Gauge
+    ranker_weight: Gauge
     model_version: Gauge
     index_size: Gauge
     index_refresh_seconds: Gauge
@@ -94,6 +96,12 @@ class Metrics:
                               buckets=LATENCY_BUCKETS, registry=registry),
             loss=Gauge(name("training_loss"), "Loss of the last training step.",
                        registry=registry),
+            ranker_loss=Gauge(name("ranker_loss"),
+                              "Softmax loss of the ranker's last step on what users did next.",
+                              registry=registry),
+            ranker_weight=Gauge(name("ranker_weight"),
+                                "The online ranker's weight of each candidate feature.",
+                                ["feature"], registry=registry),
             model_version=Gauge(name("model_version"), "Training steps applied to the model.",
                                 registry=registry),
             index_size=Gauge(name("index_size"), "Vectors in the retrieval index.",

@@ -238,6 +238,10 @@ class Runtime:
         m.hit_rate.set(self.hit_window.rate)
         if result.loss is not None:
             m.loss.set(result.loss)
+        if result.ranker_loss is not None:
+            m.ranker_loss.set(result.ranker_loss)
+            for feature, weight in self.pipeline.ranker.as_dict().items():
+                m.ranker_weight.labels(feature).set(weight)
         m.model_version.set(self.pipeline.model.version)
         m.index_size.set(len(self.pipeline.index))
         m.index_refresh_seconds.set(self.pipeline.refresher.last_duration)
