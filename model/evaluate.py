@@ -140,6 +140,13 @@ class Result:
     timeline: dict[str, list[tuple[int, int]]]
 
 
+def split_time(first_ts: int, last_ts: int, tune_share: float) -> int:
+    """Where the report window starts: ``tune_share`` of the way through the time span."""
+    if not 0 <= tune_share < 1:
+        raise ValueError(f"tune_share must be in [0, 1), got {tune_share}")
+    return first_ts + int(tune_share * (last_ts - first_ts))
+
+
 def evaluate(
     events: Iterable[Event],
     methods: Mapping[str, Method],
@@ -149,8 +156,6 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
     """Replay ``events`` (sorted here by ``ts``, stably) prequentially through every method."""
-    if not 0 <= tune_share < 1:
-        raise ValueError(f"tune_share must be in [0, 1), got {tune_share}")
     ks = tuple(sorted(set(ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive cut-offs, got {ks}")
@@ -159,8 +164,7 @@ def evaluate(
         raise ValueError("no events to evaluate")
     if any(e.event_type is None for e in stream):
         raise ValueError("every event needs its event_type")
-    t0, t1 = stream[0].ts, stream[-1].ts
-    split_ts = t0 + int(tune_share * (t1 - t0))
+    split_ts = split_time(stream[0].ts, stream[-1].ts, tune_share)
     kmax = ks[-1]
     windows = {name: (_Window(ks), _Window(ks)) for name in methods}
     timeline: dict[str, list[tuple[int, int]]] = {name: [] for name in methods}

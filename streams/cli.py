@@ -66,7 +66,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from streams.evaluation import run_evaluation
 
     run_evaluation(args.dataset, args.method or (), json_path=args.json, chart=args.chart,
-                   fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse)
+                   fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse,
+                   tune=args.tune)
     return 0
 
 
@@ -141,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="map Taobao 'fav' to this type (default: dropped)")
     e.add_argument("--score-browse", action="store_true",
                    help="also score browse events (reported under by_type only)")
+    e.add_argument("--tune", action="store_true",
+                   help="first choose feedrec's candidate-source settings on the tuning window "
+                        "(the first 70%% of the time span) alone, then evaluate with them")
     e.set_defaults(func=_cmd_evaluate)
 
     n = sub.add_parser("bench", help="throughput and latency benchmark on the embedded broker")

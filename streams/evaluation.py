@@ -19,14 +19,22 @@ import numpy as np
 import torch
 
 from index import set_threads
-from model.evaluate import Result, evaluate
+from model.candidates import SourceConfig
+from model.evaluate import Result, evaluate, split_time
 from model.events import TOPIC_TYPES, Event
-from model.methods import METHOD_NAMES, make_method
+from model.methods import METHOD_NAMES, Feedrec, make_method
+from model.pipeline import PipelineConfig
 from streams.replay import read_events
 from streams.simulator import Shop, SimConfig
 
 log = logging.getLogger(__name__)
 
+#: What ``--tune`` chooses between: how many of the user's categories feed the category-trending
+#: source and how many items each gives. Judged on the tuning window only.
+TUNE_GRID: tuple[dict, ...] = tuple(
+    {"categories": c, "per_category": n} for c in (2, 3) for n in (10, 20, 40)
+)
+TUNE_SHARE = 0.7
 SIM_RATE = 100.0
 SIM_START_MS = 1_700_000_000_000
 
@@ -130,9 +138,32 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
     plt.close(fig)
 
 
+def _label(params: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in params.items())
+
+
+def tune_feedrec(events: Sequence[Event], grid: Sequence[dict] = TUNE_GRID,
+                 tune_share: float = TUNE_SHARE) -> tuple[dict, dict[str, float]]:
+    """The candidate-source settings of ``grid`` with the best HitRate@20 over the tuning
+    window alone (events before the report window; none of them is looked at), and every
+    setting's score there."""
+    if not events:
+        raise ValueError("no events to tune on")
+    first, last = min(e.ts for e in events), max(e.ts for e in events)
+    split = split_time(first, last, tune_share)
+    head = [e for e in events if e.ts < split]
+    variants = {_label(p): Feedrec(PipelineConfig(sources=SourceConfig(**p))) for p in grid}
+    result = evaluate(head, variants, tune_share=0.0)
+    kmax = result.ks[-1]
+    scores = {name: m[f"hit_rate@{kmax}"] for name, m in result.report.items()}
+    best = max(range(len(grid)), key=lambda i: scores[_label(grid[i])])
+    return dict(grid[best]), scores
+
+
 def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | None = None,
                    chart: str | None = None, fav_as: str | None = None,
-                   limit: int | None = None, score_browse: bool = False) -> Result:
+                   limit: int | None = None, score_browse: bool = False,
+                   tune: bool = False) -> Result:
     # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
     torch.set_num_threads(1)
     set_threads(1)
@@ -140,12 +171,24 @@ def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | N
     built = {name: make_method(name) for name in names}  # fails fast on a missing extra
     events = load_dataset(dataset, fav_as=fav_as, limit=limit)
     label = Path(dataset).name if not dataset.startswith("sim") else dataset
+    tuned: dict | None = None
+    if tune and "feedrec" in built:
+        log.info("tuning feedrec on the first %.0f%% of the time span", 100 * TUNE_SHARE)
+        chosen, scores = tune_feedrec(events)
+        for name, score in scores.items():
+            print(f"tune   {name:<30} hit_rate@20 {score:.4f}")
+        print(f"tune   chosen: {_label(chosen)}", flush=True)
+        built["feedrec"] = Feedrec(PipelineConfig(sources=SourceConfig(**chosen)))
+        tuned = {"chosen": chosen, "hit_rate@20": scores}
     log.info("evaluating %s on %d events of %s", ", ".join(names), len(events), label)
-    result = evaluate(events, built, score_browse=score_browse,
+    result = evaluate(events, built, score_browse=score_browse, tune_share=TUNE_SHARE,
                       progress=lambda i, n: log.info("%d/%d events", i, n))
     print(format_table(result, label), flush=True)
     if json_path:
-        Path(json_path).write_text(json.dumps(to_json(result, label), indent=2))
+        out = to_json(result, label)
+        if tuned is not None:
+            out["tuned"] = tuned
+        Path(json_path).write_text(json.dumps(out, indent=2))
         print(f"json   {json_path}")
     if chart:
         write_chart(result, Path(chart), label)

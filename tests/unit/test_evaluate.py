@@ -11,7 +11,7 @@ from model.evaluate import evaluate, history_bucket, ndcg, rank_of
 from model.events import Event
 from model.methods import METHOD_NAMES, CoVisitation, Popularity, make_method
 from streams.cli import main
-from streams.evaluation import simulated_events
+from streams.evaluation import TUNE_GRID, simulated_events, tune_feedrec
 
 T0 = 1_700_000_000_000
 
@@ -149,3 +149,26 @@ def test_cli_writes_the_documented_json(tmp_path, capsys) -> None:
             assert 0.0 <= m[key] <= 1.0 and not math.isnan(m[key])
     assert chart.stat().st_size > 1000
     assert "covisitation" in capsys.readouterr().out
+
+
+def test_tuning_looks_at_the_tuning_window_only() -> None:
+    events = simulated_events(3000)
+    last = max(e.ts for e in events)
+    # Past the split nothing may be read: an event without a type would make evaluate refuse.
+    poison = Event("late", "u0", "i0", last, event_type=None)
+    grid = ({"categories": 1, "per_category": 5}, {"categories": 2, "per_category": 20})
+    chosen, scores = tune_feedrec([*events, poison], grid=grid)
+    assert chosen in grid
+    assert set(scores) == {"categories=1,per_category=5", "categories=2,per_category=20"}
+    assert scores[",".join(f"{k}={v}" for k, v in chosen.items())] == max(scores.values())
+    assert all(0.0 < s <= 1.0 for s in scores.values())
+
+
+def test_cli_tune_records_its_choice(tmp_path, capsys) -> None:
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--dataset", "sim:2000", "--method", "feedrec", "--tune",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["tuned"]["chosen"] in [dict(p) for p in TUNE_GRID]
+    assert len(data["tuned"]["hit_rate@20"]) == len(TUNE_GRID)
+    assert "chosen:" in capsys.readouterr().out
