@@ -43,7 +43,7 @@ class SourceConfig:
     covisit: int = 50
     #: Trending items taken from each of the user's ``categories`` most present categories.
     categories: int = 2
-    per_category: int = 40
+    per_category: int = 20
     trending: int = 50
     #: Weight of the i-th most recent history item in the history, co-visitation and category
     #: features is ``history_decay ** i``.
