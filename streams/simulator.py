@@ -6,12 +6,24 @@ is Zipf-skewed; prices are log-normal around a per-category level. Each user's t
 mixture of a few favourite categories, and some users are far more active than others.
 
 A session starts with a browse drawn from ``softmax(taste_sharpness * taste . item + log
-popularity)``, tends to stay in the current item's category, and funnels browse -> click -> cart ->
-purchase with probabilities that rise with the user's true affinity for the item. When a user has
-an unseen recommendation list, their next step inspects it with ``rec_follow_prob``: they scan it
-top-down and click the first item that attracts them, with a probability that rises with its true
-affinity (a sigmoid) and falls with its position. So better lists earn more clicks; the click (and
-any cart or purchase it leads to) carries ``rec_id`` and ``position``.
+popularity)`` and tends to stay in the current item's category. Sessions move between items, as
+real ones do, so that neither "the item just viewed" nor any other single signal predicts the next
+action perfectly:
+
+- after a browse the user may click: the browsed item itself with ``click_same_item_prob``,
+  otherwise a similar item from a listing of the same category (drawn like a browse), which then
+  becomes the session's current item;
+- after a click they may cart an item from the session's consideration set (the last
+  ``consideration_size`` items browsed or clicked, weighted by recency and affinity);
+- the cart belongs to the user and outlives the session (at most ``cart_size`` items, the oldest
+  dropped); right after carting, and with ``checkout_prob`` at any other step, the user picks a
+  cart item to buy, so items carted in one session may be bought in a later one.
+
+Each step happens with a probability that rises with the user's true affinity for its item. When a
+user has an unseen recommendation list, their next step inspects it with ``rec_follow_prob``: they
+scan it top-down and click the first item that attracts them, with a probability that rises with
+its true affinity (a sigmoid) and falls with its position. So better lists earn more clicks; the
+click, and any cart or purchase of that item it leads to, carries ``rec_id`` and ``position``.
 
 The pure part (:class:`Shop`) knows nothing of Kafka; :func:`run_simulation` only paces it.
 Speed comes from caching per-user sampling tables as Python lists (``bisect`` beats small numpy
@@ -25,7 +37,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,13 +81,23 @@ class SimConfig:
     session_end_prob: float = 0.12
     #: Chance the next browse stays in the current item's category.
     same_category_prob: float = 0.5
-    #: Funnel step probabilities browse->click, click->cart, cart->purchase at affinity
+    #: Funnel step probabilities browse->click, click->cart, checkout->purchase at affinity
     #: ``funnel_pivot``; they are scaled by ``2 * sigmoid(funnel_slope * (affinity - pivot))``.
     click_prob: float = 0.35
-    cart_prob: float = 0.3
-    purchase_prob: float = 0.4
+    cart_prob: float = 0.33
+    purchase_prob: float = 0.3
     funnel_slope: float = 4.0
     funnel_pivot: float = 0.5
+    #: Chance a click is on the item just browsed rather than a similar one from its category.
+    click_same_item_prob: float = 0.3
+    #: Items a session remembers as cart candidates, and the weight lost per step back in time.
+    consideration_size: int = 8
+    consideration_decay: float = 0.6
+    #: Items a user's cart holds across sessions (the oldest is dropped when it overflows).
+    cart_size: int = 10
+    #: Chance a user with a non-empty cart heads for checkout on a step other than right after
+    #: carting.
+    checkout_prob: float = 0.03
     #: Chance a user with a fresh recommendation list inspects it on their next step.
     rec_follow_prob: float = 0.5
     #: Click probability of a shown item = sigmoid(slope * (affinity - bias)) / (1 + decay * pos).
@@ -85,13 +107,14 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         """Refuse configs that would make the shop meaningless rather than fail obscurely later."""
-        if min(self.n_users, self.n_items, self.n_categories, self.dim,
-               self.concurrent_sessions, self.max_favourites) < 1:
+        if min(self.n_users, self.n_items, self.n_categories, self.dim, self.concurrent_sessions,
+               self.max_favourites, self.consideration_size, self.cart_size) < 1:
             raise ValueError(f"sizes must be positive: {self}")
         if self.n_categories > self.n_items:
             raise ValueError("n_categories must not exceed n_items")
         for name in ("session_end_prob", "same_category_prob", "click_prob", "cart_prob",
-                     "purchase_prob", "rec_follow_prob"):
+                     "purchase_prob", "rec_follow_prob", "click_same_item_prob",
+                     "consideration_decay", "checkout_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
 
@@ -107,18 +130,24 @@ def _cdf(weights: np.ndarray) -> list[float]:
     return (c / c[-1]).tolist()
 
 
+#: An item a user considered, in a session's consideration set or in their cart: ``(item,
+#: affinity, rec_id, position)``; the last two name the list it was clicked from, if any, so that
+#: carting and buying it later are attributed to that list. A tuple rather than a dataclass since
+#: every browse makes one, and a tuple is ~20x cheaper to build.
+_Seen = tuple[int, float, str | None, int | None]
+
+
 @dataclass(slots=True)
 class _Session:
-    """One open session; ``stage`` is how far the current item got (0 none, 1 browsed, 2 clicked,
-    3 carted)."""
+    """One open session; ``stage`` is the last step taken (0 none, 1 browsed, 2 clicked, 3 carted)
+    and ``seen`` its consideration set by item, oldest first."""
 
     user: int
     session_id: str
     item: int = -1
     affinity: float = 0.0
     stage: int = 0
-    rec_id: str | None = None
-    position: int | None = None
+    seen: dict[int, _Seen] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -171,6 +200,10 @@ class Shop:
                                for k in range(c.n_categories)]
         self._cat_vecs = [self.item_vecs[p] for p in self.category_items]
         self._cat_logpop = [self.log_popularity[p] for p in self.category_items]
+        self._item_pos = [0] * c.n_items  # an item's place in its category's list
+        for p in self.category_items:
+            for j, i in enumerate(p.tolist()):
+                self._item_pos[i] = j
         # Per-event lookups as Python lists: indexing them is much cheaper than numpy scalars.
         self._item_ids = [f"i{i}" for i in range(c.n_items)]
         self._item_cat = self.item_category.tolist()
@@ -179,12 +212,15 @@ class Shop:
         self._user_ids = [f"u{u}" for u in range(c.n_users)]
         self._user_cat_cdf: dict[int, list[float]] = {}
         self._pool_cache: dict[tuple[int, int], tuple[list[float], list[float]]] = {}
-        self._uniforms: list[float] = []
-        self._upos = 0
+        #: One uniform draw; a generator's ``__next__`` is several times cheaper to call than a
+        #: method, and the simulator makes several draws per event.
+        self._u: Callable[[], float] = self._uniforms().__next__
         self._sessions: list[_Session] = []
         self._session_count = 0
         self._event_count = 0
         self._shown: dict[int, _Shown] = {}
+        #: Each user's cart by item, oldest first; it outlives their sessions.
+        self._carts: dict[int, dict[int, _Seen]] = {}
         #: Clicks made on recommended items so far (the closed loop's success signal).
         self.rec_clicks = 0
 
@@ -233,14 +269,10 @@ class Shop:
 
     # -- randomness and choices ----------------------------------------------------------------
 
-    def _u(self) -> float:
-        """One uniform draw from a bulk-drawn buffer (a scalar rng call costs ~10x more)."""
-        if self._upos >= len(self._uniforms):
-            self._uniforms = self.rng.random(4096).tolist()
-            self._upos = 0
-        x = self._uniforms[self._upos]
-        self._upos += 1
-        return x
+    def _uniforms(self) -> Iterator[float]:
+        """Uniform draws, drawn in bulk when needed (a scalar rng call costs ~10x more)."""
+        while True:
+            yield from self.rng.random(4096).tolist()
 
     def _category_cdf(self, user: int) -> list[float]:
         """Exact marginal of the browse softmax over categories, cached per user (small)."""
@@ -266,7 +298,37 @@ class Shop:
             self._pool_cache[key] = hit
         return hit
 
-    def _browse(self, s: _Session) -> None:
+    def _lift(self, affinity: float) -> float:
+        """Factor on a funnel step's base probability: 1 at ``funnel_pivot``, up to 2 above it."""
+        c = self.config
+        return 2.0 * _sigmoid(c.funnel_slope * (affinity - c.funnel_pivot))
+
+    def _pick(self, entries: dict[int, _Seen]) -> _Seen:
+        """One of a few remembered items, weighted by ``exp(taste_sharpness * affinity)`` and by
+        recency: each step further back multiplies the weight by ``consideration_decay``."""
+        seen = list(entries.values())
+        c = self.config
+        acc, f = 0.0, 1.0
+        cum: list[float] = []
+        for e in reversed(seen):
+            acc += math.exp(c.taste_sharpness * e[1]) * f
+            cum.append(acc)
+            f *= c.consideration_decay
+        k = min(bisect.bisect(cum, self._u() * acc), len(cum) - 1)
+        return seen[-1 - k]
+
+    def _consider(self, s: _Session, item: int, affinity: float, rec_id: str | None = None,
+                  position: int | None = None) -> _Seen:
+        """Make ``item`` the session's current item and its most recent consideration."""
+        s.item, s.affinity = item, affinity
+        seen = s.seen
+        seen.pop(item, None)
+        e = seen[item] = (item, affinity, rec_id, position)
+        if len(seen) > self.config.consideration_size:
+            del seen[next(iter(seen))]
+        return e
+
+    def _browse(self, s: _Session) -> _Seen:
         """Move the session to a new item: same category or taste x popularity over all items.
 
         Sampling the category from its exact marginal and then the item within it draws from
@@ -279,42 +341,77 @@ class Shop:
             cat = min(bisect.bisect(cdf, self._u()), len(cdf) - 1)
         cdf, aff = self._pool(s.user, cat)
         j = min(bisect.bisect(cdf, self._u()), len(cdf) - 1)
-        s.item = int(self.category_items[cat][j])
-        s.affinity = aff[j]
-        s.stage, s.rec_id, s.position = 1, None, None
+        s.stage = 1
+        return self._consider(s, int(self.category_items[cat][j]), aff[j])
 
-    def _from_recommendations(self, s: _Session) -> bool:
-        """Let the user act on an unseen list; True when they clicked one of its items."""
+    def _similar(self, s: _Session) -> tuple[int, float]:
+        """Another item from the current item's category, drawn as a browse would be (the listing
+        or "similar items" a click lands on).
+
+        The current item is left out of the draw (its slice of the cdf is skipped), otherwise
+        browses concentrating on a user's favourites would make ``click_same_item_prob``
+        understate how often clicks land on the item just browsed.
+        """
+        cat = self._item_cat[s.item]
+        cdf, aff = self._pool(s.user, cat)
+        k = self._item_pos[s.item]
+        lo = cdf[k - 1] if k else 0.0
+        width = cdf[k] - lo
+        if width >= 1.0 - 1e-9:  # nothing else in the category gets any weight
+            return s.item, s.affinity
+        r = self._u() * (1.0 - width)
+        j = min(bisect.bisect(cdf, r if r < lo else r + width), len(cdf) - 1)
+        return int(self.category_items[cat][j]), aff[j]
+
+    def _from_recommendations(self, s: _Session) -> _Seen | None:
+        """Let the user act on an unseen list; the clicked item, if they clicked one."""
         shown = self._shown.get(s.user)
         if shown is None or shown.seen:
-            return False
+            return None
         shown.seen = True  # one chance per list: the next step either uses it or ignores it
         if self._u() >= self.config.rec_follow_prob or len(shown.items) == 0:
-            return False
+            return None
         c = self.config
         affs = (self.item_vecs[shown.items] @ self.user_taste[s.user]).tolist()
         for pos, aff in enumerate(affs):  # scanned top-down: the first attractive item wins
             p = _sigmoid(c.rec_click_slope * (aff - c.rec_click_bias))
             if self._u() < p / (1.0 + c.rec_position_decay * pos):
-                s.item, s.affinity = int(shown.items[pos]), aff
-                s.stage, s.rec_id, s.position = 2, shown.rec_id, pos
+                s.stage = 2
                 self.rec_clicks += 1
-                return True
-        return False
+                return self._consider(s, int(shown.items[pos]), aff, shown.rec_id, pos)
+        return None
 
-    def _step(self, s: _Session) -> str:
-        """Advance one session by one event; returns the event type."""
-        if self._from_recommendations(s):
-            return "click"
+    def _step(self, s: _Session) -> tuple[str, _Seen]:
+        """Advance one session by one event; returns its type and item."""
+        clicked = self._from_recommendations(s)
+        if clicked is not None:
+            return "click", clicked
         c = self.config
-        if 1 <= s.stage <= 3:
-            lift = 2.0 * _sigmoid(c.funnel_slope * (s.affinity - c.funnel_pivot))
-            base = (c.click_prob, c.cart_prob, c.purchase_prob)[s.stage - 1]
-            if self._u() < base * lift:
-                s.stage += 1
-                return ("click", "cart", "purchase")[s.stage - 2]
-        self._browse(s)
-        return "browse"
+        cart = self._carts.get(s.user)
+        if cart and (s.stage == 3 or self._u() < c.checkout_prob):
+            e = self._pick(cart)
+            if self._u() < c.purchase_prob * self._lift(e[1]):
+                del cart[e[0]]
+                return "purchase", e
+        if s.stage == 1:
+            if self._u() < c.click_same_item_prob:
+                item, aff = s.item, s.affinity
+            else:
+                item, aff = self._similar(s)
+            if self._u() < c.click_prob * self._lift(aff):
+                s.stage = 2
+                return "click", self._consider(s, item, aff)
+        elif s.stage == 2:
+            e = self._pick(s.seen)
+            if cart is None:
+                cart = self._carts[s.user] = {}
+            if e[0] not in cart and self._u() < c.cart_prob * self._lift(e[1]):
+                cart[e[0]] = e
+                if len(cart) > c.cart_size:
+                    del cart[next(iter(cart))]
+                s.stage = 3
+                return "cart", e
+        return "browse", self._browse(s)
 
     def _new_session(self) -> _Session:
         """A fresh session for a user drawn by activity."""
@@ -335,15 +432,14 @@ class Shop:
         seed = c.seed
         for k in picks:
             s = sessions[k]
-            kind = self._step(s)
+            kind, (item, _, rec_id, position) = self._step(s)
             self._event_count += 1
-            item = s.item
             ev = {"event_id": f"sim{seed}-{self._event_count}", "user_id": self._user_ids[s.user],
                   "item_id": self._item_ids[item], "ts": now_ms, "session_id": s.session_id,
                   "category": self._cat_names[self._item_cat[item]], "price": self._prices[item]}
-            if s.rec_id is not None:
-                ev["rec_id"] = s.rec_id
-                ev["position"] = s.position
+            if rec_id is not None:
+                ev["rec_id"] = rec_id
+                ev["position"] = position
             if kind == "purchase":
                 r = self._u()
                 ev["quantity"] = 1 + (r < 0.15) + (r < 0.04)

@@ -70,29 +70,133 @@ def test_catalogue_records() -> None:
     assert np.std(means) > within
 
 
-@pytest.mark.parametrize("seed", [7, 11])
-def test_funnel_order_within_a_session(seed: int) -> None:
-    shop = Shop(SimConfig(n_users=300, n_items=800, n_categories=12, seed=seed))
+def closed_loop(config: SimConfig, batches: int = 40) -> list[tuple[str, dict]]:
+    """Events of a shop whose users are shown their best items now and then, so that rec clicks
+    (and the carts and purchases they lead to) are in play."""
+    shop = Shop(config)
+    everything = np.arange(config.n_items)
     evs = []
-    for _ in range(40):  # with recommendations in play, so rec clicks are checked too
+    for _ in range(batches):
         batch = events(shop, 500)
         for _, e in batch[::5]:
             u = int(e["user_id"][1:])
-            shop.observe_recommendations(rec(u, np.argsort(-shop.affinity(u, np.arange(800)))[:10],
+            shop.observe_recommendations(rec(u, np.argsort(-shop.affinity(u, everything))[:10],
                                              f"r-{e['event_id']}"))
         evs += batch
-    seen: dict[tuple[str, str], set[int]] = {}
+    return evs
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_sessions_move_between_items_and_carts_outlive_them(seed: int) -> None:
+    cfg = SimConfig(n_users=300, n_items=800, n_categories=12, seed=seed)
+    evs = closed_loop(cfg)
     users: dict[str, str] = {}
+    last: dict[str, tuple[str, dict]] = {}  # session -> its previous event
+    considered: dict[str, set[str]] = {}  # session -> items browsed or clicked in it
+    rec_clicked: dict[tuple[str, str], set[tuple[str, int]]] = {}  # (user, item) -> (list, pos)
+    cart: dict[str, dict[str, None]] = {}  # user -> carted, not yet bought or dropped; oldest first
+    cart_session: dict[tuple[str, str], str] = {}
+    on_browsed = 0
+    bought_later = 0
     for topic, e in evs:
-        assert users.setdefault(e["session_id"], e["user_id"]) == e["user_id"]
-        key = (e["session_id"], e["item_id"])
-        s = STAGE[topic]
-        if s == 1 and "rec_id" in e:
-            pass  # a click on a recommendation needs no browse first
-        elif s >= 1:
-            assert s - 1 in seen.get(key, set()), f"{topic} without the step before it: {e}"
-        seen.setdefault(key, set()).add(s)
-    assert Counter(t for t, e in evs if "rec_id" in e)["events.purchase"] > 0
+        sid, user, item = e["session_id"], e["user_id"], e["item_id"]
+        assert users.setdefault(sid, user) == user
+        prev = last.get(sid)
+        if topic == "events.click" and "rec_id" in e:
+            rec_clicked.setdefault((user, item), set()).add((e["rec_id"], e["position"]))
+        elif topic == "events.click":  # on the item just browsed or on one from its listing
+            assert prev is not None and prev[0] == "events.browse", e
+            assert e["category"] == prev[1]["category"]
+            on_browsed += item == prev[1]["item_id"]
+        elif topic == "events.cart":
+            assert prev is not None and prev[0] == "events.click", e
+            assert item in considered[sid] and item not in cart.get(user, {}), e
+            cart.setdefault(user, {})[item] = None
+            if len(cart[user]) > cfg.cart_size:
+                del cart[user][next(iter(cart[user]))]
+            cart_session[user, item] = sid
+        elif topic == "events.purchase":
+            assert item in cart.get(user, {}), f"bought what is not in the cart: {e}"
+            del cart[user][item]
+            bought_later += cart_session[user, item] != sid
+        if "rec_id" in e:  # carts and purchases name the list the item was clicked from
+            assert (e["rec_id"], e["position"]) in rec_clicked[user, item], e
+        if topic in ("events.browse", "events.click"):
+            considered.setdefault(sid, set()).add(item)
+        last[sid] = (topic, e)
+    kinds = Counter(t for t, _ in evs)
+    plain_clicks = sum(t == "events.click" and "rec_id" not in e for t, e in evs)
+    assert 0.2 < on_browsed / plain_clicks < 0.45  # about click_same_item_prob
+    assert 0.15 < bought_later / kinds["events.purchase"] < 0.85
+    rec_kinds = Counter(t for t, e in evs if "rec_id" in e)
+    assert rec_kinds["events.cart"] > 0 and rec_kinds["events.purchase"] > 0
+
+
+def test_scored_events_are_often_but_not_always_on_the_item_just_seen() -> None:
+    evs = events(Shop(SMALL), 30_000)
+    prev: dict[str, str] = {}
+    history: dict[str, list[str]] = {}
+    same = recent = scored = 0
+    for topic, e in evs:
+        user, item = e["user_id"], e["item_id"]
+        if topic != "events.browse":
+            scored += 1
+            same += prev.get(user) == item
+            recent += item in history.get(user, [])[-20:]
+        prev[user] = item
+        h = history.setdefault(user, [])
+        if item in h:
+            h.remove(item)
+        h.append(item)
+    assert 0.15 < same / scored < 0.5
+    assert 0.4 < recent / scored < 0.8
+
+
+def test_click_same_item_prob_sets_where_plain_clicks_land() -> None:
+    def on_browsed(p: float) -> float:
+        evs = events(Shop(SimConfig(n_users=300, n_items=800, n_categories=12, seed=5,
+                                    click_same_item_prob=p)), 10_000)
+        last: dict[str, str] = {}
+        hits = clicks = 0
+        for topic, e in evs:
+            if topic == "events.click":
+                clicks += 1
+                hits += last[e["session_id"]] == e["item_id"]
+            last[e["session_id"]] = e["item_id"]
+        return hits / clicks
+
+    assert on_browsed(1.0) == 1.0
+    assert on_browsed(0.0) == 0.0  # the listing never offers the item just browsed
+    assert 0.1 < on_browsed(0.3) < 0.5
+
+
+def test_a_full_cart_drops_its_oldest_item() -> None:
+    shop = Shop(SimConfig(n_users=50, n_items=300, n_categories=6, seed=3, cart_size=1,
+                          checkout_prob=0.2))
+    latest: dict[str, str | None] = {}
+    purchases = 0
+    for topic, e in events(shop, 20_000):
+        if topic == "events.cart":
+            latest[e["user_id"]] = e["item_id"]
+        elif topic == "events.purchase":
+            assert latest[e["user_id"]] == e["item_id"]
+            latest[e["user_id"]] = None
+            purchases += 1
+    assert purchases > 20
+
+
+def test_deterministic_with_recommendations_and_carts() -> None:
+    cfg = SimConfig(n_users=100, n_items=400, n_categories=8, seed=4)
+    assert closed_loop(cfg, 10) == closed_loop(cfg, 10)
+
+
+@pytest.mark.parametrize("bad", [
+    {"click_same_item_prob": 1.5}, {"consideration_decay": -0.1}, {"checkout_prob": 2.0},
+    {"consideration_size": 0}, {"cart_size": 0}, {"purchase_prob": -1.0},
+])
+def test_config_refuses_meaningless_settings(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        SimConfig(**bad)
 
 
 def test_popularity_is_skewed() -> None:
