@@ -5,7 +5,7 @@ usually carts something they looked at minutes ago; co-visitation knows what fol
 but nothing about an item nobody has followed; a user seen for the first time has nothing but
 what is trending. So each user's candidates are the union of:
 
-- ``history``: the user's own recent items;
+- ``history``: the user's own recent items, and those in their cart (carted, not bought);
 - ``covisit``: the strongest successors of their most recent items (:class:`CoVisits`);
 - ``category``: what is trending in the categories of their recent items;
 - ``trending``: what is trending overall (all a cold user can be given);
@@ -26,11 +26,15 @@ from model.covisit import CoVisits
 from model.items import ItemStats
 
 #: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
-#: model's user vectors); the rest come from :meth:`CandidateSources.collect`. ``popularity``
+#: model's user vectors); the rest come from :meth:`CandidateSources.collect`. ``history``
+#: fades with the item's position in the user's recent items, ``seen`` does not; ``carted``
+#: marks items in the user's cart. ``popularity``
 #: and ``recency`` describe the item for a user with a history; ``trending`` is the item's
 #: popularity for a user without one, so a cold user's list is ordered by popularity alone,
 #: whatever the other weights learn from warm users.
-FEATURES = ("model", "history", "covisit", "category", "popularity", "recency", "trending")
+FEATURES = ("model", "history", "seen", "carted", "covisit", "category", "popularity", "recency",
+            "trending")
+_COL = {name: i for i, name in enumerate(FEATURES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +165,21 @@ class CandidateSources:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def collect(self, histories: np.ndarray, ann: np.ndarray, stats: ItemStats,
-                now_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    def collect(self, histories: np.ndarray, carted: np.ndarray, ann: np.ndarray,
+                stats: ItemStats, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates ``(B, C)`` (-1 padded, each row distinct) and their features
-        ``(B, C, len(FEATURES))``, the ``model`` column left at 0."""
+        ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories`` and ``carted``
+        are ``(B, H)`` and ``(B, K)`` item rows, most recent first, -1 padded."""
         cfg = self.cfg
         hist = np.asarray(histories, dtype=np.int64)
         b, h = hist.shape
         batch = np.repeat(np.arange(b), h)
         decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
         history = _Lookup(batch, hist.ravel(), decay.ravel(), self.capacity)
+        seen = _Lookup(batch, hist.ravel(), np.ones(hist.size), self.capacity)
+        cart = np.asarray(carted, dtype=np.int64).reshape(b, -1)
+        in_cart = _Lookup(np.repeat(np.arange(b), cart.shape[1]), cart.ravel(),
+                          np.ones(cart.size), self.capacity)
 
         window = hist[:, : cfg.covisit_window]
         nb, share = self.covisits.successors(window)
@@ -185,7 +194,8 @@ class CandidateSources:
         n_cat = max(len(self.by_category), int(cats.max(initial=-1)) + 1, 1)
         category = _Lookup(batch, cats.ravel(), cat_share.ravel(), n_cat)
 
-        parts = [hist, covisit.top(b, cfg.covisit), np.asarray(ann, dtype=np.int64).reshape(b, -1)]
+        parts = [hist, cart, covisit.top(b, cfg.covisit),
+                 np.asarray(ann, dtype=np.int64).reshape(b, -1)]
         if cfg.categories and len(self.by_category):
             top_cats = category.top(b, cfg.categories)
             known = (top_cats >= 0) & (top_cats < len(self.by_category))
@@ -200,15 +210,17 @@ class CandidateSources:
         cand_cats = np.where(cand >= 0, stats.category[safe], -1).astype(np.int64)
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats = np.zeros((*cand.shape, len(FEATURES)))
-        feats[..., 1] = history(cand)
-        feats[..., 2] = covisit(cand)
-        feats[..., 3] = category(cand_cats)
+        feats[..., _COL["history"]] = history(cand)
+        feats[..., _COL["seen"]] = seen(cand)
+        feats[..., _COL["carted"]] = in_cart(cand)
+        feats[..., _COL["covisit"]] = covisit(cand)
+        feats[..., _COL["category"]] = category(cand_cats)
         popularity = np.log1p(stats.popularity[safe])
         warm = (hist >= 0).any(axis=1)[:, None]
-        feats[..., 4] = np.where(warm, popularity, 0.0)
-        feats[..., 5] = np.where(warm & (stats.last_ts[safe] > 0),
-                                 np.exp2(-age_s / cfg.recency_half_life_s), 0.0)
-        feats[..., 6] = np.where(warm, 0.0, popularity)
+        feats[..., _COL["popularity"]] = np.where(warm, popularity, 0.0)
+        feats[..., _COL["recency"]] = np.where(warm & (stats.last_ts[safe] > 0),
+                                               np.exp2(-age_s / cfg.recency_half_life_s), 0.0)
+        feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
         feats[cand < 0] = 0.0
         return cand, feats
 

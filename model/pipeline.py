@@ -19,7 +19,7 @@ from index import make_index
 from index.base import VectorIndex
 from index.refresh import IndexRefresher
 from model.base import RetrievalModel
-from model.candidates import CandidateSources, SourceConfig
+from model.candidates import FEATURES, CandidateSources, SourceConfig
 from model.events import EVENT_TYPES, Event
 from model.items import ItemStats
 from model.ranker import OnlineRanker
@@ -129,9 +129,11 @@ class Pipeline:
         )
         self._weights = np.array([cfg.weights[t] for t in EVENT_TYPES], dtype=np.float32)
         self._type_code = {t: i for i, t in enumerate(EVENT_TYPES)}
-        # Accepted events (with the history each was seen after) waiting for a gradient step.
+        # Accepted events (with the user's recent and carted items just before each) waiting
+        # for a gradient step.
         self._pending: list[Event] = []
         self._pending_histories: list[list[str]] = []
+        self._pending_carts: list[list[str]] = []
         self._pending_since = 0.0
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
@@ -223,6 +225,7 @@ class Pipeline:
         result = BatchResult(states={}, recommendations=[], counts=counts)
         accepted: list[Event] = []
         histories: list[list[str]] = []
+        carts: list[list[str]] = []
         user_states: dict[str, UserState] = {}
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
@@ -237,14 +240,11 @@ class Pipeline:
             result.feedback += out.feedback
             result.hits += out.hits
             result.rec_clicks += out.rec_clicks
-            history = before
-            for ev in out.accepted:
+            for ev, (recent, carted) in zip(out.accepted, out.contexts, strict=True):
                 counts[ev.event_type or "browse"] += 1
                 accepted.append(ev)
-                histories.append(history)
-                history = [ev.item_id, *(x for x in history if x != ev.item_id)][
-                    : limits.history_len
-                ]
+                histories.append(recent)
+                carts.append(carted)
             if out.trigger is not None:
                 triggers.append((user, out.trigger))
         t1 = time.perf_counter()
@@ -254,6 +254,7 @@ class Pipeline:
                 self._pending_since = self.clock()
             self._pending += accepted
             self._pending_histories += histories
+            self._pending_carts += carts
         if len(self._pending) >= self.cfg.train_batch or (
             self._pending
             and self.clock() - self._pending_since >= self.cfg.train_max_delay_s
@@ -271,8 +272,10 @@ class Pipeline:
         result.timings = {"state": t1 - t0, "learn": t2 - t1, "index": t3 - t2, "rank": t4 - t3}
         return result
 
-    def _history_rows(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
-        h = self.cfg.model.history_len
+    def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
+                      ) -> np.ndarray:
+        """Item rows of each list (most recent first), cut or -1 padded to ``width`` columns."""
+        h = self.cfg.model.history_len if width is None else width
         out = np.full((len(histories), h), -1, dtype=np.int64)
         flat = [x for hist in histories for x in hist[:h]]
         if flat:
@@ -293,12 +296,13 @@ class Pipeline:
         """Take a gradient step on every waiting event now; the loss, or None if none waited."""
         if not self._pending:
             return None
-        events, histories = self._pending, self._pending_histories
-        self._pending, self._pending_histories = [], []
-        return self._learn(events, histories, time.time())
+        events, histories, carts = self._pending, self._pending_histories, self._pending_carts
+        self._pending, self._pending_histories, self._pending_carts = [], [], []
+        return self._learn(events, histories, carts, time.time())
 
-    def _learn(self, events: list[Event], histories: list[list[str]], now: float) -> float:
-        self.ranker_loss = self._train_ranker(events, histories)
+    def _learn(self, events: list[Event], histories: list[list[str]], carts: list[list[str]],
+               now: float) -> float:
+        self.ranker_loss = self._train_ranker(events, histories, carts)
         user_rows = self._rows(self.users, [e.user_id for e in events], now, self.model.reset_users)
         item_ids = [e.item_id for e in events]
         item_rows = self._rows(self.items, item_ids, now, self.model.reset_items, self._evict_items)
@@ -314,7 +318,8 @@ class Pipeline:
         self.sources.observe(hist, item_rows, weights, ts)
         return self.model.learn_many(user_rows, item_rows, weights, hist)
 
-    def _train_ranker(self, events: list[Event], histories: list[list[str]]) -> float | None:
+    def _train_ranker(self, events: list[Event], histories: list[list[str]],
+                      carts: list[list[str]]) -> float | None:
         """Replay a sample of ``events`` against the candidates each user had just before it;
         the item they went to is the target. Runs before anything learns from the events."""
         n = self.cfg.ranker_sample
@@ -330,24 +335,26 @@ class Pipeline:
         cand, feats = self._candidates(
             self.users.get_rows([e.user_id for e in chosen]),
             self._history_rows([histories[i] for i in pick]),
+            self._history_rows([carts[i] for i in pick], self.cfg.state.carted_len),
             max(e.ts for e in chosen),
             self.cfg.ranking.candidates,
         )
         target = self.items.get_rows([e.item_id for e in chosen])
         match = (cand == target[:, None]) & (target[:, None] >= 0)
         column = np.where(match.any(axis=1), match.argmax(axis=1), -1)
-        weight = self._weights[[self._type_code[e.event_type or "browse"] for e in chosen]]
+        # Every click, cart or purchase counts the same: the list must serve whatever comes next.
+        weight = np.array([0.25 if e.event_type in (None, "browse") else 1.0 for e in chosen])
         return self.ranker.learn(feats, cand >= 0, column, weight)
 
-    def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, now_ms: int,
-                    ann: int) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
+                    now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates of every source with their features, model score included."""
         vecs = self.model.user_vectors(user_rows, hist)
         k = min(ann, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
-        cand, feats = self.sources.collect(hist, ann_rows, self.stats, now_ms)
+        cand, feats = self.sources.collect(hist, carted, ann_rows, self.stats, now_ms)
         scores = self.model.score(vecs, cand)
-        feats[..., 0] = np.where(cand >= 0, scores, 0.0)
+        feats[..., FEATURES.index("model")] = np.where(cand >= 0, scores, 0.0)
         return cand, feats
 
     def _rank(
@@ -355,7 +362,9 @@ class Pipeline:
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
         hist = self._history_rows([st.recent for st in states])
-        cand, feats = self._candidates(self.users.get_rows(users), hist, now_ms, cfg.candidates)
+        carted = self._history_rows([st.carted for st in states], self.cfg.state.carted_len)
+        cand, feats = self._candidates(self.users.get_rows(users), hist, carted, now_ms,
+                                       cfg.candidates)
         scores = self.ranker.score(feats, cand >= 0)
         excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1} for st in states]
         current = np.where(hist[:, 0] >= 0, self.stats.category[np.maximum(hist[:, 0], 0)], -1)

@@ -20,6 +20,8 @@ from model.candidates import FEATURES
 INITIAL_WEIGHTS: dict[str, float] = {
     "model": 1.0,
     "history": 2.0,
+    "seen": 0.5,
+    "carted": 1.0,
     "covisit": 2.0,
     "category": 1.0,
     "popularity": 0.3,

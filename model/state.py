@@ -19,6 +19,8 @@ _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 class UserState(msgspec.Struct, omit_defaults=True):
     recent: list[str] = []
     purchased: list[str] = []
+    #: Carted and not bought since: what a user is most likely to buy next.
+    carted: list[str] = []
     #: Recently seen event ids: the deduplication window.
     event_ids: list[str] = []
     last_rec_id: str = ""
@@ -44,6 +46,7 @@ def dump_state(state: UserState) -> bytes:
 class StateLimits:
     history_len: int = 20
     purchased_len: int = 100
+    carted_len: int = 20
     dedupe_window: int = 64
     #: A browse triggers a recommendation only if the last one is at least this old.
     browse_rec_interval_ms: int = 30_000
@@ -54,6 +57,8 @@ class Outcome:
     """What applying a user's events produced."""
 
     accepted: list[Event] = field(default_factory=list)
+    #: For each accepted event, the user's ``(recent, carted)`` lists just before it.
+    contexts: list[tuple[list[str], list[str]]] = field(default_factory=list)
     duplicates: int = 0
     #: Feedback events (click/cart/purchase) and how many hit the last recommendation list.
     feedback: int = 0
@@ -92,9 +97,14 @@ def apply_events(
         kind = ev.event_type or "browse"
         state.counts[_TYPE_INDEX[kind]] += 1
         state.last_seen = max(state.last_seen, ev.ts)
+        out.contexts.append((state.recent, state.carted))
         state.recent = _push(state.recent, ev.item_id, limits.history_len)
-        if kind == "purchase":
+        if kind == "cart":
+            state.carted = _push(state.carted, ev.item_id, limits.carted_len)
+        elif kind == "purchase":
             state.purchased = _push(state.purchased, ev.item_id, limits.purchased_len)
+            if ev.item_id in state.carted:
+                state.carted = [x for x in state.carted if x != ev.item_id]
         if kind != "browse":
             out.feedback += 1
             if ev.item_id in last_rec:

@@ -96,16 +96,20 @@ def test_candidates_merge_every_source_once() -> None:
     sources.observe(np.array([[2, -1]]), np.array([5]), np.ones(1), np.array([1000]))
     hist = np.array([[2, 3], [-1, -1]])
     ann = np.array([[7, 2], [-1, -1]])
-    cand, feats = sources.collect(hist, ann, stats, now_ms=1000)
+    carted = np.array([[11], [-1]])
+    cand, feats = sources.collect(hist, carted, ann, stats, now_ms=1000)
     warm = set(cand[0][cand[0] >= 0].tolist())
-    # history 2, 3; co-visitation 5; index 7; category 0's trending 9, 8, 7; trending 19, 18.
-    assert warm == {2, 3, 5, 7, 9, 8, 19, 18}
+    # history 2, 3; cart 11; co-visitation 5; index 7; category 0's trending 9, 8, 7;
+    # trending 19, 18.
+    assert warm == {2, 3, 11, 5, 7, 9, 8, 19, 18}
     assert len(cand[0][cand[0] >= 0]) == len(warm)
     cold = set(cand[1][cand[1] >= 0].tolist())
     assert cold == {19, 18}
     col = {name: i for i, name in enumerate(FEATURES)}
     f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
     assert f[2][col["history"]] == 1.0 and f[3][col["history"]] == pytest.approx(0.8)
+    assert f[2][col["seen"]] == f[3][col["seen"]] == 1.0 and f[5][col["seen"]] == 0.0
+    assert f[11][col["carted"]] == 1.0 and f[2][col["carted"]] == 0.0
     assert f[5][col["covisit"]] == pytest.approx(1.0) and f[7][col["covisit"]] == 0.0
     assert f[9][col["category"]] == pytest.approx(1.0) and f[19][col["category"]] == 0.0
     assert f[9][col["trending"]] == 0.0 and f[9][col["popularity"]] > 0
@@ -143,7 +147,7 @@ def test_ranker_learns_which_feature_predicts_the_target() -> None:
     losses = []
     for _ in range(200):
         feats = rng.random((b, c, f))
-        target = feats[:, :, 2].argmax(axis=1)  # the co-visitation column decides
+        target = feats[:, :, 2].argmax(axis=1)  # one column decides
         losses.append(ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b)))
     assert losses[-1] < 0.5 * losses[0]
     assert ranker.weights[2] == ranker.weights.max() > 0
