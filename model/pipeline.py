@@ -233,7 +233,6 @@ class Pipeline:
             # Topics interleave arbitrarily; a user's events are applied in time order.
             evs.sort(key=_event_ts)
             st = load_state(states.get(user))
-            before = list(st.recent)
             out = apply_events(st, evs, limits)
             user_states[user] = st
             result.duplicates += out.duplicates
