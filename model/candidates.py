@@ -90,6 +90,12 @@ def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_
     return out
 
 
+def _trim(rows: np.ndarray) -> np.ndarray:
+    """``rows`` without the trailing columns that are padding (-1) in every row."""
+    filled = np.flatnonzero((rows >= 0).any(axis=0))
+    return rows[:, : filled[-1] + 1] if len(filled) else rows[:, :0]
+
+
 class _Lookup:
     """Sums of values per ``(batch row, key)``, looked up for any ``(B, C)`` array of keys."""
 
@@ -171,15 +177,14 @@ class CandidateSources:
         ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories`` and ``carted``
         are ``(B, H)`` and ``(B, K)`` item rows, most recent first, -1 padded."""
         cfg = self.cfg
-        hist = np.asarray(histories, dtype=np.int64)
+        hist = _trim(np.asarray(histories, dtype=np.int64))
         b, h = hist.shape
         batch = np.repeat(np.arange(b), h)
         decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
         history = _Lookup(batch, hist.ravel(), decay.ravel(), self.capacity)
-        seen = _Lookup(batch, hist.ravel(), np.ones(hist.size), self.capacity)
-        cart = np.asarray(carted, dtype=np.int64).reshape(b, -1)
+        cart = _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1))
         in_cart = _Lookup(np.repeat(np.arange(b), cart.shape[1]), cart.ravel(),
-                          np.ones(cart.size), self.capacity)
+                          np.ones(cart.size), self.capacity) if cart.size else None
 
         window = hist[:, : cfg.covisit_window]
         nb, share = self.covisits.successors(window)
@@ -210,9 +215,11 @@ class CandidateSources:
         cand_cats = np.where(cand >= 0, stats.category[safe], -1).astype(np.int64)
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats = np.zeros((*cand.shape, len(FEATURES)))
-        feats[..., _COL["history"]] = history(cand)
-        feats[..., _COL["seen"]] = seen(cand)
-        feats[..., _COL["carted"]] = in_cart(cand)
+        recent = history(cand)
+        feats[..., _COL["history"]] = recent
+        feats[..., _COL["seen"]] = recent > 0
+        if in_cart is not None:
+            feats[..., _COL["carted"]] = in_cart(cand)
         feats[..., _COL["covisit"]] = covisit(cand)
         feats[..., _COL["category"]] = category(cand_cats)
         popularity = np.log1p(stats.popularity[safe])
