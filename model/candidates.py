@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.covisit import CoVisits
+from model.covisit import CoVisits, group_ranks
 from model.items import ItemStats
 
 #: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
@@ -66,15 +66,6 @@ class SourceConfig:
             raise ValueError(f"SourceConfig.history_decay must be in (0, 1], got {self.history_decay}")
         if self.covisit_half_life_s <= 0 or self.recency_half_life_s <= 0:
             raise ValueError("SourceConfig half-lives must be positive")
-
-
-def group_ranks(groups: np.ndarray) -> np.ndarray:
-    """0-based position of each element within its run of equal ``groups`` values (sorted input)."""
-    n = len(groups)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = np.r_[True, groups[1:] != groups[:-1]]
-    return np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
 
 
 def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,

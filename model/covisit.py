@@ -23,6 +23,15 @@ import numpy as np
 RESCALE_AT = 30.0
 
 
+def group_ranks(groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal ``groups`` values (sorted input)."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    return np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+
+
 class CoVisits:
     """The ``slots`` strongest ``src -> dst`` successors of every item row (see module docstring)."""
 
@@ -80,9 +89,7 @@ class CoVisits:
             return
         order = np.lexsort((-w, src))
         src, dst, w = src[order], dst[order], w[order]
-        first = np.r_[True, src[1:] != src[:-1]]
-        start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
-        rank = np.arange(len(src)) - start
+        rank = group_ranks(src)
         fits = rank < self.slots
         src, dst, w, rank = src[fits], dst[fits], w[fits], rank[fits]
         current = self._current(src)
