@@ -129,11 +129,10 @@ class Pipeline:
         )
         self._weights = np.array([cfg.weights[t] for t in EVENT_TYPES], dtype=np.float32)
         self._type_code = {t: i for i, t in enumerate(EVENT_TYPES)}
-        # Accepted events (with the user's recent and carted items just before each) waiting
-        # for a gradient step.
+        # Accepted events waiting for a gradient step, and the user's (recent, carted) items
+        # just before each.
         self._pending: list[Event] = []
-        self._pending_histories: list[list[str]] = []
-        self._pending_carts: list[list[str]] = []
+        self._pending_contexts: list[tuple[list[str], list[str]]] = []
         self._pending_since = 0.0
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
@@ -224,8 +223,7 @@ class Pipeline:
         counts = dict.fromkeys(EVENT_TYPES, 0)
         result = BatchResult(states={}, recommendations=[], counts=counts)
         accepted: list[Event] = []
-        histories: list[list[str]] = []
-        carts: list[list[str]] = []
+        contexts: list[tuple[list[str], list[str]]] = []
         user_states: dict[str, UserState] = {}
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
@@ -239,11 +237,10 @@ class Pipeline:
             result.feedback += out.feedback
             result.hits += out.hits
             result.rec_clicks += out.rec_clicks
-            for ev, (recent, carted) in zip(out.accepted, out.contexts, strict=True):
+            for ev in out.accepted:
                 counts[ev.event_type or "browse"] += 1
-                accepted.append(ev)
-                histories.append(recent)
-                carts.append(carted)
+            accepted += out.accepted
+            contexts += out.contexts
             if out.trigger is not None:
                 triggers.append((user, out.trigger))
         t1 = time.perf_counter()
@@ -252,8 +249,7 @@ class Pipeline:
             if not self._pending:
                 self._pending_since = self.clock()
             self._pending += accepted
-            self._pending_histories += histories
-            self._pending_carts += carts
+            self._pending_contexts += contexts
         if len(self._pending) >= self.cfg.train_batch or (
             self._pending
             and self.clock() - self._pending_since >= self.cfg.train_max_delay_s
@@ -295,46 +291,48 @@ class Pipeline:
         """Take a gradient step on every waiting event now; the loss, or None if none waited."""
         if not self._pending:
             return None
-        events, histories, carts = self._pending, self._pending_histories, self._pending_carts
-        self._pending, self._pending_histories, self._pending_carts = [], [], []
-        return self._learn(events, histories, carts, time.time())
+        events, contexts = self._pending, self._pending_contexts
+        self._pending, self._pending_contexts = [], []
+        return self._learn(events, contexts, time.time())
 
-    def _learn(self, events: list[Event], histories: list[list[str]], carts: list[list[str]],
+    def _learn(self, events: list[Event], contexts: list[tuple[list[str], list[str]]],
                now: float) -> float:
-        self.ranker_loss = self._train_ranker(events, histories, carts)
+        codes = np.fromiter(
+            (self._type_code[e.event_type or "browse"] for e in events), np.int64, len(events)
+        )
+        self.ranker_loss = self._train_ranker(events, contexts, codes)
         user_rows = self._rows(self.users, [e.user_id for e in events], now, self.model.reset_users)
         item_ids = [e.item_id for e in events]
         item_rows = self._rows(self.items, item_ids, now, self.model.reset_items, self._evict_items)
         self.stats.describe(item_ids, item_rows)
         self.stats.set_categories(item_rows, [e.category for e in events])
-        codes = np.fromiter(
-            (self._type_code[e.event_type or "browse"] for e in events), np.int64, len(events)
-        )
         weights = self._weights[codes]
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         self.stats.observe(item_rows, weights.astype(np.float64), ts)
-        hist = self._history_rows(histories)
+        hist = self._history_rows([recent for recent, _ in contexts])
         self.sources.observe(hist, item_rows, weights, ts)
         return self.model.learn_many(user_rows, item_rows, weights, hist)
 
-    def _train_ranker(self, events: list[Event], histories: list[list[str]],
-                      carts: list[list[str]]) -> float | None:
-        """Replay a sample of ``events`` against the candidates each user had just before it;
-        the item they went to is the target. Runs before anything learns from the events."""
+    def _train_ranker(self, events: list[Event], contexts: list[tuple[list[str], list[str]]],
+                      codes: np.ndarray) -> float | None:
+        """Replay a sample of ``events`` (clicks, carts and purchases first, then browses)
+        against the candidates each user had just before it; the item they went to is the
+        target. Runs before anything learns from the events."""
         n = self.cfg.ranker_sample
         if not n or not len(self.index):
             return None
-        feedback = [i for i, e in enumerate(events) if e.event_type not in (None, "browse")]
-        browse = [i for i, e in enumerate(events) if e.event_type in (None, "browse")]
-        pick = feedback if len(feedback) <= n else self._rng.choice(feedback, n, replace=False)
-        pick = list(pick)
-        if len(pick) < n and browse:
-            pick += list(self._rng.choice(browse, min(n - len(pick), len(browse)), replace=False))
+        browsing = codes == self._type_code["browse"]
+        feedback, browse = np.flatnonzero(~browsing), np.flatnonzero(browsing)
+        pick = (feedback if len(feedback) <= n else self._rng.choice(feedback, n, replace=False))
+        pick = pick.tolist()
+        if len(pick) < n and len(browse):
+            take = min(n - len(pick), len(browse))
+            pick += self._rng.choice(browse, take, replace=False).tolist()
         chosen = [events[i] for i in pick]
         cand, feats = self._candidates(
             self.users.get_rows([e.user_id for e in chosen]),
-            self._history_rows([histories[i] for i in pick]),
-            self._history_rows([carts[i] for i in pick], self.cfg.state.carted_len),
+            self._history_rows([contexts[i][0] for i in pick]),
+            self._history_rows([contexts[i][1] for i in pick], self.cfg.state.carted_len),
             max(e.ts for e in chosen),
             self.cfg.ranking.candidates,
         )
@@ -342,8 +340,7 @@ class Pipeline:
         match = (cand == target[:, None]) & (target[:, None] >= 0)
         column = np.where(match.any(axis=1), match.argmax(axis=1), -1)
         # Every click, cart or purchase counts the same: the list must serve whatever comes next.
-        weight = np.array([0.25 if e.event_type in (None, "browse") else 1.0 for e in chosen])
-        return self.ranker.learn(feats, cand >= 0, column, weight)
+        return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0))
 
     def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
                     now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray]:
