@@ -28,12 +28,19 @@ from model.items import ItemStats
 #: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
 #: model's user vectors); the rest come from :meth:`CandidateSources.collect`. ``history``
 #: fades with the item's position in the user's recent items, ``seen`` does not; ``carted``
-#: marks items in the user's cart. ``popularity``
+#: marks items in the user's cart and ``purchased`` items they bought (whether shoppers come back
+#: to those is for the ranker to learn). ``category`` is the share of the item's category in the
+#: user's history and ``in_category`` that share times the item's share of its category's
+#: popularity (see :data:`IN_CATEGORY_SCALE`): what a shopper comparing items of one category
+#: picks next. ``popularity``
 #: and ``recency`` describe the item for a user with a history; ``trending`` is the item's
 #: popularity for a user without one, so a cold user's list is ordered by popularity alone,
 #: whatever the other weights learn from warm users.
-FEATURES = ("model", "history", "seen", "carted", "covisit", "category", "popularity", "recency",
-            "trending")
+FEATURES = ("model", "history", "seen", "carted", "purchased", "covisit", "category",
+            "in_category", "popularity", "recency", "trending")
+#: ``in_category`` is ``log1p(IN_CATEGORY_SCALE * p)`` of the estimate ``p`` = (share of the item's
+#: category in the user's history) x (item's share of its category's popularity).
+IN_CATEGORY_SCALE = 1000.0
 _COL = {name: i for i, name in enumerate(FEATURES)}
 
 
@@ -120,6 +127,7 @@ class CandidateSources:
         self.covisits = CoVisits(capacity, cfg.covisit_slots, cfg.covisit_half_life_s)
         self.trending = np.zeros(0, dtype=np.int64)
         self.by_category = np.full((0, cfg.per_category), -1, dtype=np.int64)
+        self.category_popularity = np.zeros(0)
         self._refreshed = float("-inf")
 
     # -- learning ----------------------------------------------------------------------------
@@ -155,6 +163,8 @@ class CandidateSources:
         n_cat = int(cat.max(initial=-1)) + 1
         self.by_category = top_per_group(cat[known].astype(np.int64), rows[known],
                                          pop[rows[known]], n_cat, self.cfg.per_category)
+        self.category_popularity = np.bincount(cat[known], weights=pop[rows[known]],
+                                               minlength=n_cat)
         return True
 
     def reset(self, rows: np.ndarray) -> None:
@@ -162,11 +172,11 @@ class CandidateSources:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def collect(self, histories: np.ndarray, carted: np.ndarray, ann: np.ndarray,
-                stats: ItemStats, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    def collect(self, histories: np.ndarray, carted: np.ndarray, purchased: np.ndarray,
+                ann: np.ndarray, stats: ItemStats, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates ``(B, C)`` (-1 padded, each row distinct) and their features
-        ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories`` and ``carted``
-        are ``(B, H)`` and ``(B, K)`` item rows, most recent first, -1 padded."""
+        ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories``, ``carted``
+        and ``purchased`` are ``(B, *)`` item rows, most recent first, -1 padded."""
         cfg = self.cfg
         hist = _trim(np.asarray(histories, dtype=np.int64))
         b, h = hist.shape
@@ -174,8 +184,8 @@ class CandidateSources:
         decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
         history = _Lookup(batch, hist.ravel(), decay.ravel(), self.capacity)
         cart = _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1))
-        in_cart = _Lookup(np.repeat(np.arange(b), cart.shape[1]), cart.ravel(),
-                          np.ones(cart.size), self.capacity) if cart.size else None
+        in_cart = self._membership(cart)
+        bought = self._membership(_trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)))
 
         window = hist[:, : cfg.covisit_window]
         nb, share = self.covisits.successors(window)
@@ -211,8 +221,18 @@ class CandidateSources:
         feats[..., _COL["seen"]] = recent > 0
         if in_cart is not None:
             feats[..., _COL["carted"]] = in_cart(cand)
+        if bought is not None:
+            feats[..., _COL["purchased"]] = bought(cand) > 0
         feats[..., _COL["covisit"]] = covisit(cand)
-        feats[..., _COL["category"]] = category(cand_cats)
+        share = category(cand_cats)
+        feats[..., _COL["category"]] = share
+        n_known = len(self.category_popularity)
+        if n_known:
+            known = (cand_cats >= 0) & (cand_cats < n_known)
+            total = self.category_popularity[np.where(known, cand_cats, 0)]
+            within = np.divide(stats.popularity[safe], total, out=np.zeros(cand.shape),
+                               where=known & (total > 0))
+            feats[..., _COL["in_category"]] = np.log1p(IN_CATEGORY_SCALE * share * within)
         popularity = np.log1p(stats.popularity[safe])
         warm = (hist >= 0).any(axis=1)[:, None]
         feats[..., _COL["popularity"]] = np.where(warm, popularity, 0.0)
@@ -221,6 +241,13 @@ class CandidateSources:
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
         feats[cand < 0] = 0.0
         return cand, feats
+
+    def _membership(self, rows: np.ndarray) -> _Lookup | None:
+        """Counts of each item in each row of ``rows``; None when all of it is padding."""
+        if not rows.size:
+            return None
+        return _Lookup(np.repeat(np.arange(len(rows)), rows.shape[1]), rows.ravel(),
+                       np.ones(rows.size), self.capacity)
 
     # -- checkpoints -------------------------------------------------------------------------
 

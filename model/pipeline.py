@@ -24,7 +24,7 @@ from model.events import EVENT_TYPES, Event
 from model.items import ItemStats
 from model.ranker import OnlineRanker
 from model.ranking import RankConfig, rank
-from model.state import StateLimits, UserState, apply_events, dump_state, load_state
+from model.state import Context, StateLimits, UserState, apply_events, dump_state, load_state
 from model.twotower import EmbeddingModel, ModelConfig
 from model.vocab import IdMap
 
@@ -129,10 +129,9 @@ class Pipeline:
         )
         self._weights = np.array([cfg.weights[t] for t in EVENT_TYPES], dtype=np.float32)
         self._type_code = {t: i for i, t in enumerate(EVENT_TYPES)}
-        # Accepted events waiting for a gradient step, and the user's (recent, carted) items
-        # just before each.
+        # Accepted events waiting for a gradient step, and the user's lists just before each.
         self._pending: list[Event] = []
-        self._pending_contexts: list[tuple[list[str], list[str]]] = []
+        self._pending_contexts: list[Context] = []
         self._pending_since = 0.0
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
@@ -223,7 +222,7 @@ class Pipeline:
         counts = dict.fromkeys(EVENT_TYPES, 0)
         result = BatchResult(states={}, recommendations=[], counts=counts)
         accepted: list[Event] = []
-        contexts: list[tuple[list[str], list[str]]] = []
+        contexts: list[Context] = []
         user_states: dict[str, UserState] = {}
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
@@ -295,7 +294,7 @@ class Pipeline:
         self._pending, self._pending_contexts = [], []
         return self._learn(events, contexts, time.time())
 
-    def _learn(self, events: list[Event], contexts: list[tuple[list[str], list[str]]],
+    def _learn(self, events: list[Event], contexts: list[Context],
                now: float) -> float:
         codes = np.fromiter(
             (self._type_code[e.event_type or "browse"] for e in events), np.int64, len(events)
@@ -309,11 +308,11 @@ class Pipeline:
         weights = self._weights[codes]
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         self.stats.observe(item_rows, weights.astype(np.float64), ts)
-        hist = self._history_rows([recent for recent, _ in contexts])
+        hist = self._history_rows([c.recent for c in contexts])
         self.sources.observe(hist, item_rows, weights, ts)
         return self.model.learn_many(user_rows, item_rows, weights, hist)
 
-    def _train_ranker(self, events: list[Event], contexts: list[tuple[list[str], list[str]]],
+    def _train_ranker(self, events: list[Event], contexts: list[Context],
                       codes: np.ndarray) -> float | None:
         """Replay a sample of ``events`` (clicks, carts and purchases first, then browses)
         against the candidates each user had just before it; the item they went to is the
@@ -329,12 +328,9 @@ class Pipeline:
             take = min(n - len(pick), len(browse))
             pick += self._rng.choice(browse, take, replace=False).tolist()
         chosen = [events[i] for i in pick]
-        cand, feats = self._candidates(
-            self.users.get_rows([e.user_id for e in chosen]),
-            self._history_rows([contexts[i][0] for i in pick]),
-            self._history_rows([contexts[i][1] for i in pick], self.cfg.state.carted_len),
-            max(e.ts for e in chosen),
-            self.cfg.ranking.candidates,
+        cand, feats, _ = self._candidates(
+            self.users.get_rows([e.user_id for e in chosen]), [contexts[i] for i in pick],
+            max(e.ts for e in chosen), self.cfg.ranking.candidates,
         )
         target = self.items.get_rows([e.item_id for e in chosen])
         match = (cand == target[:, None]) & (target[:, None] >= 0)
@@ -342,27 +338,31 @@ class Pipeline:
         # Every click, cart or purchase counts the same: the list must serve whatever comes next.
         return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0))
 
-    def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
-                    now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray]:
-        """Merged candidates of every source with their features, model score included."""
+    def _candidates(self, user_rows: np.ndarray, lists: Sequence[Context | UserState],
+                    now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Merged candidates of every source with their features, model score included, and
+        the users' history rows, for users with the given item ``lists``."""
+        limits = self.cfg.state
+        hist = self._history_rows([x.recent for x in lists])
+        carted = self._history_rows([x.carted for x in lists], limits.carted_len)
+        purchased = self._history_rows([x.purchased for x in lists], limits.purchased_len)
         vecs = self.model.user_vectors(user_rows, hist)
         k = min(ann, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
-        cand, feats = self.sources.collect(hist, carted, ann_rows, self.stats, now_ms)
+        cand, feats = self.sources.collect(hist, carted, purchased, ann_rows, self.stats, now_ms)
         scores = self.model.score(vecs, cand)
         feats[..., FEATURES.index("model")] = np.where(cand >= 0, scores, 0.0)
-        return cand, feats
+        return cand, feats, hist
 
     def _rank(
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        hist = self._history_rows([st.recent for st in states])
-        carted = self._history_rows([st.carted for st in states], self.cfg.state.carted_len)
-        cand, feats = self._candidates(self.users.get_rows(users), hist, carted, now_ms,
-                                       cfg.candidates)
+        cand, feats, hist = self._candidates(self.users.get_rows(users), states, now_ms,
+                                             cfg.candidates)
         scores = self.ranker.score(feats, cand >= 0)
-        excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1} for st in states]
+        excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1}
+                    if cfg.exclude_purchased else set() for st in states]
         current = np.where(hist[:, 0] >= 0, self.stats.category[np.maximum(hist[:, 0], 0)], -1)
         return rank(cand, scores, excluded, self.stats, cfg, current.tolist())
 

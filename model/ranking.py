@@ -25,6 +25,10 @@ class RankConfig:
     #: category the user is shopping in right now (that of their most recent item): more of
     #: what they are comparing is what they came for; the cap keeps the rest of the list varied.
     max_per_category: int = 3
+    #: Business rule: never show a user what they already bought. Off by default, since shoppers
+    #: do come back to items they bought (repeat purchases, accessories, reviews); the ranker
+    #: learns how much they do from its ``purchased`` feature.
+    exclude_purchased: bool = False
 
     def __post_init__(self) -> None:
         if self.top_n < 1 or self.candidates < self.top_n:

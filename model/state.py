@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import msgspec
 
@@ -52,13 +53,21 @@ class StateLimits:
     browse_rec_interval_ms: int = 30_000
 
 
+class Context(NamedTuple):
+    """A user's item lists just before one of their events (what the ranker would have seen)."""
+
+    recent: list[str]
+    carted: list[str]
+    purchased: list[str]
+
+
 @dataclass(slots=True)
 class Outcome:
     """What applying a user's events produced."""
 
     accepted: list[Event] = field(default_factory=list)
-    #: For each accepted event, the user's ``(recent, carted)`` lists just before it.
-    contexts: list[tuple[list[str], list[str]]] = field(default_factory=list)
+    #: For each accepted event, the user's lists just before it.
+    contexts: list[Context] = field(default_factory=list)
     duplicates: int = 0
     #: Feedback events (click/cart/purchase) and how many hit the last recommendation list.
     feedback: int = 0
@@ -97,7 +106,7 @@ def apply_events(
         kind = ev.event_type or "browse"
         state.counts[_TYPE_INDEX[kind]] += 1
         state.last_seen = max(state.last_seen, ev.ts)
-        out.contexts.append((state.recent, state.carted))
+        out.contexts.append(Context(state.recent, state.carted, state.purchased))
         state.recent = _push(state.recent, ev.item_id, limits.history_len)
         if kind == "cart":
             state.carted = _push(state.carted, ev.item_id, limits.carted_len)

@@ -51,6 +51,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("must be true or false")
+    return value in ("true", "1", "yes")
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in options:
@@ -138,6 +145,10 @@ SETTINGS: dict[str, Setting] = {
     "max_per_category": Setting("FEEDREC_MAX_PER_CATEGORY", "3",
                                 "Diversity cap per category in one list (0 = none); the category "
                                 "of the user's latest item is exempt.", _non_negative_int),
+    "exclude_purchased": Setting("FEEDREC_EXCLUDE_PURCHASED", "false",
+                                 "Never recommend an item the user already bought. Off: the "
+                                 "ranker learns whether shoppers come back to what they bought.",
+                                 _flag),
     "ranker_sample": Setting("FEEDREC_RANKER_SAMPLE", "32",
                              "Events per gradient step replayed to train the ranker online "
                              "(0 = keep its initial weights).", _non_negative_int),
@@ -195,6 +206,7 @@ class Settings:
     top_n: int
     candidates: int
     max_per_category: int
+    exclude_purchased: bool
     ranker_sample: int
     browse_rec_interval_s: float
     history_len: int
@@ -255,6 +267,7 @@ class Settings:
                 top_n=self.top_n,
                 candidates=self.candidates,
                 max_per_category=self.max_per_category,
+                exclude_purchased=self.exclude_purchased,
             ),
             weights=self.event_weights,
             train_batch=self.train_batch,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.candidates import FEATURES, CandidateSources, SourceConfig, top_per_group
+from model.candidates import FEATURES, IN_CATEGORY_SCALE, CandidateSources, SourceConfig, top_per_group
 from model.covisit import CoVisits
 from model.items import ItemStats
 from model.ranker import OnlineRanker
@@ -97,7 +97,8 @@ def test_candidates_merge_every_source_once() -> None:
     hist = np.array([[2, 3], [-1, -1]])
     ann = np.array([[7, 2], [-1, -1]])
     carted = np.array([[11], [-1]])
-    cand, feats = sources.collect(hist, carted, ann, stats, now_ms=1000)
+    purchased = np.array([[3], [-1]])
+    cand, feats = sources.collect(hist, carted, purchased, ann, stats, now_ms=1000)
     warm = set(cand[0][cand[0] >= 0].tolist())
     # history 2, 3; cart 11; co-visitation 5; index 7; category 0's trending 9, 8, 7;
     # trending 19, 18.
@@ -111,7 +112,11 @@ def test_candidates_merge_every_source_once() -> None:
     assert f[2][col["seen"]] == f[3][col["seen"]] == 1.0 and f[5][col["seen"]] == 0.0
     assert f[11][col["carted"]] == 1.0 and f[2][col["carted"]] == 0.0
     assert f[5][col["covisit"]] == pytest.approx(1.0) and f[7][col["covisit"]] == 0.0
+    assert f[3][col["purchased"]] == 1.0 and f[2][col["purchased"]] == 0.0
     assert f[9][col["category"]] == pytest.approx(1.0) and f[19][col["category"]] == 0.0
+    # Item 9 has 10 of the 55 popularity points of category 0, the user's only category.
+    assert f[9][col["in_category"]] == pytest.approx(np.log1p(IN_CATEGORY_SCALE * 10 / 55))
+    assert f[19][col["in_category"]] == 0.0
     assert f[9][col["trending"]] == 0.0 and f[9][col["popularity"]] > 0
     g = {int(r): feats[1, j] for j, r in enumerate(cand[1]) if r >= 0}
     # A cold user's items carry only their popularity, in the trending column.

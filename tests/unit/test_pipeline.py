@@ -90,8 +90,8 @@ def test_a_click_yields_a_list_in_the_documented_shape() -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_purchased_and_unavailable_items_are_never_recommended() -> None:
-    shop = Shop(make(train_batch=1, top_n=10))
+def test_unavailable_and_when_asked_purchased_items_are_never_recommended() -> None:
+    shop = Shop(make(train_batch=1, top_n=10, exclude_purchased=True))
     warm(shop)
     shop.p.stats.pending.append(CatalogItem("i5", available=False))
     result = shop.send(("u0", "i7", "purchase"), ("u0", "i8", "click"))
@@ -99,6 +99,13 @@ def test_purchased_and_unavailable_items_are_never_recommended() -> None:
     shown = {it.item_id for it in rec.items}
     assert len(shown) == 10  # 12 items known, 2 ruled out
     assert "i7" not in shown and "i5" not in shown
+
+
+def test_purchased_items_may_come_back_by_default() -> None:
+    shop = Shop(make(train_batch=1, top_n=10))
+    warm(shop)
+    (rec,) = shop.send(("u0", "i7", "purchase"), ("u0", "i8", "click")).recommendations
+    assert "i7" in {it.item_id for it in rec.items}
 
 
 def test_a_repeated_event_id_is_counted_once() -> None:

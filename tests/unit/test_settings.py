@@ -23,6 +23,7 @@ def test_defaults() -> None:
         ({"FEEDREC_EVENT_WEIGHTS": "click=1"}, "missing weights"),
         ({"FEEDREC_EVENT_WEIGHTS": "like=1"}, "TYPE=WEIGHT"),
         ({"FEEDREC_TOP_N": "500"}, "FEEDREC_CANDIDATES"),
+        ({"FEEDREC_EXCLUDE_PURCHASED": "maybe"}, "true or false"),
     ],
 )
 def test_bad_values_fail_fast_with_the_variable_name(env: dict[str, str], needle: str) -> None:
