@@ -95,27 +95,41 @@ def _trim(rows: np.ndarray) -> np.ndarray:
 
 
 class _Lookup:
-    """Sums of values per ``(batch row, key)``, looked up for any ``(B, C)`` array of keys."""
+    """Sums of values per ``(batch row, key, column)``, looked up for any ``(B, C)`` array of keys.
 
-    def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int) -> None:
+    Several sources keyed by item (the user's history, cart, purchases, co-visitation) share one
+    table with a column each, so a candidate array is searched once for all of them.
+    """
+
+    def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int,
+                 columns: np.ndarray | None = None, n_columns: int = 1) -> None:
         ok = keys >= 0
         combined = batch[ok] * width + keys[ok]
-        self.width = width
+        self.width, self.n_columns = width, n_columns
         self.keys, inv = np.unique(combined, return_inverse=True)
-        self.sums = np.bincount(inv, weights=values[ok], minlength=len(self.keys))
+        if columns is not None:
+            inv = inv * n_columns + columns[ok]
+        self.sums = np.bincount(inv, weights=values[ok],
+                                minlength=len(self.keys) * n_columns).reshape(-1, n_columns)
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
+        """``(B, C, n_columns)`` sums for ``keys`` ``(B, C)`` (0 where absent)."""
         if not len(self.keys):
-            return np.zeros(keys.shape)
+            return np.zeros((*keys.shape, self.n_columns))
         q = np.arange(len(keys))[:, None] * self.width + keys
         pos = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
         hit = (self.keys[pos] == q) & (keys >= 0)
-        return np.where(hit, self.sums[pos], 0.0)
+        return np.where(hit[..., None], self.sums[pos], 0.0)
 
-    def top(self, batch_size: int, k: int) -> np.ndarray:
-        """Each batch row's ``k`` keys with the largest sums, -1 padded."""
-        return top_per_group(self.keys // self.width, self.keys % self.width, self.sums,
-                             batch_size, k)
+    def top(self, batch_size: int, k: int, column: int = 0) -> np.ndarray:
+        """Each batch row's ``k`` keys with the largest positive sums in ``column``, -1 padded."""
+        sums = self.sums[:, column]
+        keys = self.keys[sums > 0]
+        return top_per_group(keys // self.width, keys % self.width, sums[sums > 0], batch_size, k)
+
+
+#: Columns of the per-user item table built by :meth:`CandidateSources.collect`.
+_HISTORY, _CART, _BOUGHT, _COVISIT = range(4)
 
 
 class CandidateSources:
@@ -180,27 +194,31 @@ class CandidateSources:
         cfg = self.cfg
         hist = _trim(np.asarray(histories, dtype=np.int64))
         b, h = hist.shape
-        batch = np.repeat(np.arange(b), h)
-        decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
-        history = _Lookup(batch, hist.ravel(), decay.ravel(), self.capacity)
         cart = _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1))
-        in_cart = self._membership(cart)
-        bought = self._membership(_trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)))
-
+        bought = _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1))
+        decay = np.broadcast_to(cfg.history_decay ** np.arange(h), hist.shape)
         window = hist[:, : cfg.covisit_window]
         nb, share = self.covisits.successors(window)
         weight = share * (cfg.history_decay ** np.arange(window.shape[1]))[None, :, None]
-        per_row = nb.shape[1] * nb.shape[2]
-        covisit = _Lookup(np.repeat(np.arange(b), per_row), nb.ravel(), weight.ravel(),
-                          self.capacity)
+        # One table of the user's own items and their co-visitation successors, by column.
+        blocks = ((hist, decay), (cart, 1.0), (bought, 1.0), (nb.reshape(b, -1), weight.reshape(b, -1)))
+        user = _Lookup(
+            np.concatenate([np.broadcast_to(np.arange(b)[:, None], k.shape).ravel()
+                            for k, _ in blocks]),
+            np.concatenate([k.ravel() for k, _ in blocks]),
+            np.concatenate([np.broadcast_to(v, k.shape).ravel() for k, v in blocks]),
+            self.capacity,
+            np.repeat(np.arange(len(blocks)), [k.size for k, _ in blocks]),
+            len(blocks),
+        )
 
         cats = np.where(hist >= 0, stats.category[np.maximum(hist, 0)], -1).astype(np.int64)
         norm = np.where(hist >= 0, decay, 0.0).sum(axis=1, keepdims=True)
         cat_share = np.divide(decay, norm, out=np.zeros(hist.shape), where=norm > 0)
         n_cat = max(len(self.by_category), int(cats.max(initial=-1)) + 1, 1)
-        category = _Lookup(batch, cats.ravel(), cat_share.ravel(), n_cat)
+        category = _Lookup(np.repeat(np.arange(b), h), cats.ravel(), cat_share.ravel(), n_cat)
 
-        parts = [hist, cart, covisit.top(b, cfg.covisit),
+        parts = [hist, cart, user.top(b, cfg.covisit, _COVISIT),
                  np.asarray(ann, dtype=np.int64).reshape(b, -1)]
         if cfg.categories and len(self.by_category):
             top_cats = category.top(b, cfg.categories)
@@ -216,15 +234,13 @@ class CandidateSources:
         cand_cats = np.where(cand >= 0, stats.category[safe], -1).astype(np.int64)
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats = np.zeros((*cand.shape, len(FEATURES)))
-        recent = history(cand)
-        feats[..., _COL["history"]] = recent
-        feats[..., _COL["seen"]] = recent > 0
-        if in_cart is not None:
-            feats[..., _COL["carted"]] = in_cart(cand)
-        if bought is not None:
-            feats[..., _COL["purchased"]] = bought(cand) > 0
-        feats[..., _COL["covisit"]] = covisit(cand)
-        share = category(cand_cats)
+        own = user(cand)
+        feats[..., _COL["history"]] = own[..., _HISTORY]
+        feats[..., _COL["seen"]] = own[..., _HISTORY] > 0
+        feats[..., _COL["carted"]] = own[..., _CART]
+        feats[..., _COL["purchased"]] = own[..., _BOUGHT] > 0
+        feats[..., _COL["covisit"]] = own[..., _COVISIT]
+        share = category(cand_cats)[..., 0]
         feats[..., _COL["category"]] = share
         n_known = len(self.category_popularity)
         if n_known:
@@ -241,13 +257,6 @@ class CandidateSources:
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
         feats[cand < 0] = 0.0
         return cand, feats
-
-    def _membership(self, rows: np.ndarray) -> _Lookup | None:
-        """Counts of each item in each row of ``rows``; None when all of it is padding."""
-        if not rows.size:
-            return None
-        return _Lookup(np.repeat(np.arange(len(rows)), rows.shape[1]), rows.ravel(),
-                       np.ones(rows.size), self.capacity)
 
     # -- checkpoints -------------------------------------------------------------------------
 
