@@ -51,11 +51,11 @@ class SourceConfig:
     covisit_slots: int = 20
     covisit_half_life_s: float = 86400.0
     #: Co-visitation candidates kept per user.
-    covisit: int = 50
+    covisit: int = 25
     #: Trending items taken from each of the user's ``categories`` most present categories.
     categories: int = 2
     per_category: int = 20
-    trending: int = 50
+    trending: int = 20
     #: Weight of the i-th most recent history item in the history, co-visitation and category
     #: features is ``history_decay ** i``.
     history_decay: float = 0.8

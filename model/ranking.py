@@ -20,7 +20,7 @@ from model.items import UNKNOWN_CATEGORY, ItemStats
 class RankConfig:
     top_n: int = 10
     #: Candidates retrieved from the index per user before the rules apply.
-    candidates: int = 100
+    candidates: int = 20
     #: Diversity: at most this many items of one category in a list (0 = no cap), except the
     #: category the user is shopping in right now (that of their most recent item): more of
     #: what they are comparing is what they came for; the cap keeps the rest of the list varied.

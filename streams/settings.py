@@ -138,7 +138,7 @@ SETTINGS: dict[str, Setting] = {
     "event_weights": Setting("FEEDREC_EVENT_WEIGHTS", "browse=0.25,click=1,cart=2,purchase=4",
                              "Learning weight per event type.", _weights),
     "top_n": Setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int),
-    "candidates": Setting("FEEDREC_CANDIDATES", "100",
+    "candidates": Setting("FEEDREC_CANDIDATES", "20",
                           "Embedding-index candidates per user, merged with the user's recent "
                           "items, co-visitation and trending candidates before ranking.",
                           _positive_int),
