@@ -109,10 +109,41 @@ def pipeline_throughput(url: str, n: int, timeout: float = 600.0) -> float:
     return (done - start) / (time.perf_counter() - t0)
 
 
-def latency_run(settings: Settings, rate: float, seconds: float, url: str) -> dict[str, float]:
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes; 0 where /proc cannot tell."""
+    total = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _broker_pids() -> list[int]:
+    """The embedded broker's processes (Linux), to show how much of the machine it takes."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().startswith("tansu"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def latency_run(settings: Settings, rate: float, seconds: float, url: str,
+                worker_pid: int | None = None) -> dict[str, object]:
     """Latency at a fixed event rate: seen by a consumer of the output topic, and by the worker
-    (its histogram from the event's ``ts`` to emission, over the same window)."""
+    (its histogram from the event's ``ts`` to emission, over the same window). Also the p99 of
+    each 10 s of the run and the cores the worker and the embedded broker used meanwhile: on a
+    small machine the broker's share decides whether latency holds."""
     before = scrape(url)
+    watched = {"worker": [worker_pid] if worker_pid else [], "broker": _broker_pids()}
+    cpu0 = {k: _cpu_seconds(v) for k, v in watched.items()}
+    started = time.time()
     reader = RecommendationReader(settings.bootstrap_servers)
     producer = make_producer(settings.bootstrap_servers)
     lat: list[float] = []
@@ -121,7 +152,8 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str) -> di
     def collect() -> None:
         while not stop.is_set():
             for rec in reader.poll(0.005):
-                lat.append(time.time() * 1000 - rec["event_ts"])
+                now = time.time()
+                lat.append((now, now * 1000 - rec["event_ts"]))
 
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
@@ -138,9 +170,15 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str) -> di
     reader.close()
     if not lat:
         raise RuntimeError("no recommendation arrived during the latency run")
-    arr = np.asarray(lat)
+    cores = {f"{k}_cores": (_cpu_seconds(v) - cpu0[k]) / (time.time() - started)
+             for k, v in watched.items() if v}
+    at = np.asarray(lat)
+    window = ((at[:, 0] - started) // 10).astype(int)
+    by_window = [float(np.percentile(at[window == w, 1], 99)) for w in np.unique(window)]
+    arr = at[:, 1]
     after = scrape(url)
     return {"events_sent": sent, "rate": sent / seconds, "recommendations": len(arr),
+            "p99_ms_by_10s": by_window, **cores,
             "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
             "max_ms": float(arr.max()),
             "worker_p50_ms": 1000 * histogram_quantile(0.5, after.latency_buckets,
@@ -169,11 +207,11 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
             results["faust_agent_events_per_s"] = pipeline_throughput(url, events)
         print("(a) full pipeline, one worker ...", flush=True)
         with worker_process(bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}"
-                            ) as (_, url):
+                            ) as (proc, url):
             results["pipeline_events_per_s"] = pipeline_throughput(url, events)
             print(f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...",
                   flush=True)
-            results["latency"] = latency_run(settings, latency_rate, latency_s, url)
+            results["latency"] = latency_run(settings, latency_rate, latency_s, url, proc.pid)
     a = float(results["pipeline_events_per_s"])  # type: ignore[arg-type]
     c = float(results["raw_events_per_s"])  # type: ignore[arg-type]
     lat = results["latency"]
@@ -186,6 +224,10 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
           f"p99 {lat['p99_ms']:.0f} ms at the consumer; "  # type: ignore[index]
           f"p50 {lat['worker_p50_ms']:.0f} ms, p99 {lat['worker_p99_ms']:.0f} ms "  # type: ignore[index]
           "in the worker")
+    windows = ", ".join(f"{v:.0f}" for v in lat["p99_ms_by_10s"])  # type: ignore[index]
+    print(f"      p99 per 10 s: {windows} ms; cores used: worker "
+          f"{lat.get('worker_cores', float('nan')):.2f}, "  # type: ignore[attr-defined]
+          f"embedded broker {lat.get('broker_cores', float('nan')):.2f}")  # type: ignore[attr-defined]
     print(f"  (c) raw confluent-kafka ceiling    {c:10,.0f} events/s")
     print(f"  ratio (a)/(c)                      {a / c:10.3f}")
     if output:

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from model.candidates import FEATURES, IN_CATEGORY_SCALE, CandidateSources, SourceConfig, top_per_group
+from model.candidates import (
+    FEATURES,
+    IN_CATEGORY_SCALE,
+    CandidateSources,
+    SourceConfig,
+    top_per_group,
+)
 from model.covisit import CoVisits
 from model.items import ItemStats
 from model.ranker import OnlineRanker
