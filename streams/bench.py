@@ -27,7 +27,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from model.events import Record, decode_batch
 from streams.demo import cluster, worker_process
-from streams.kafka import EVENT_TOPICS, ITEMS_TOPIC, ensure_topics, make_producer, send
+from streams.kafka import (
+    EVENT_TOPICS,
+    ITEMS_TOPIC,
+    PRODUCER_LINGER_MS,
+    ensure_topics,
+    make_producer,
+    send,
+)
 from streams.metrics import histogram_quantile, scrape
 from streams.producers import RecommendationReader
 from streams.settings import Settings
@@ -36,10 +43,11 @@ from streams.simulator import Shop, SimConfig, run_simulation
 RAW_OUT_TOPIC = "bench.raw-out"
 
 
-def publish_events(bootstrap: str, n: int, seed: int = 0) -> float:
+def publish_events(bootstrap: str, n: int, seed: int = 0,
+                   linger_ms: int = PRODUCER_LINGER_MS) -> float:
     """Publish ``n`` simulated events as fast as possible; returns events/s of the producer."""
     shop = Shop(SimConfig(seed=seed))
-    producer = make_producer(bootstrap)
+    producer = make_producer(bootstrap, linger_ms)
     for item in shop.catalogue():
         send(producer, ITEMS_TOPIC, item["item_id"].encode(), msgspec.json.encode(item))
     encode = msgspec.json.encode
@@ -135,7 +143,8 @@ def _broker_pids() -> list[int]:
 
 
 def latency_run(settings: Settings, rate: float, seconds: float, url: str,
-                worker_pid: int | None = None) -> dict[str, object]:
+                worker_pid: int | None = None, linger_ms: int = PRODUCER_LINGER_MS
+                ) -> dict[str, object]:
     """Latency at a fixed event rate: seen by a consumer of the output topic, and by the worker
     (its histogram from the event's ``ts`` to emission, over the same window). Also the p99 of
     each 10 s of the run and the cores the worker and the embedded broker used meanwhile: on a
@@ -145,7 +154,7 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str,
     cpu0 = {k: _cpu_seconds(v) for k, v in watched.items()}
     started = time.time()
     reader = RecommendationReader(settings.bootstrap_servers)
-    producer = make_producer(settings.bootstrap_servers)
+    producer = make_producer(settings.bootstrap_servers, linger_ms)
     lat: list[float] = []
     stop = threading.Event()
 
@@ -188,30 +197,36 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str,
 
 
 def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: float = 30.0,
-              output: str | None = None) -> int:
+              output: str | None = None, linger_ms: int = PRODUCER_LINGER_MS) -> int:
+    """Run (c), (a0), (a) and (b) on one broker. ``linger_ms`` is every producer's batching wait:
+    the simulated shop's and the workers' (``FEEDREC_PRODUCER_LINGER_MS``)."""
     work = Path(tempfile.mkdtemp(prefix="feedrec-bench-"))
-    results: dict[str, object] = {"events": events, "cpus": os.cpu_count()}
+    results: dict[str, object] = {"events": events, "cpus": os.cpu_count(),
+                                  "producer_linger_ms": linger_ms}
+    lingering = {"FEEDREC_PRODUCER_LINGER_MS": str(linger_ms)}
     with cluster(work) as bootstrap:
         settings = Settings.from_env(env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
         ensure_topics(bootstrap, settings.partitions, [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC,
                                                        "recommendations", "events.dlq"])
         print(f"publishing {events} simulated events to {bootstrap} ...", flush=True)
-        results["producer_events_per_s"] = publish_events(bootstrap, events)
+        results["producer_events_per_s"] = publish_events(bootstrap, events,
+                                                          linger_ms=linger_ms)
         print("(c) raw confluent-kafka consume-validate-produce ...", flush=True)
         results["raw_events_per_s"] = raw_ceiling(bootstrap, events)
         print("(a0) full pipeline, one worker reading through a plain Faust agent ...", flush=True)
         (work / "a0").mkdir()
         (work / "a").mkdir()
         with worker_process(bootstrap, work / "a0", f"feedrec-bench-{uuid.uuid4().hex[:8]}",
-                            env={"FEEDREC_CONSUMER": "faust"}) as (_, url):
+                            env={"FEEDREC_CONSUMER": "faust", **lingering}) as (_, url):
             results["faust_agent_events_per_s"] = pipeline_throughput(url, events)
         print("(a) full pipeline, one worker ...", flush=True)
-        with worker_process(bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}"
-                            ) as (proc, url):
+        with worker_process(bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}",
+                            env=lingering) as (proc, url):
             results["pipeline_events_per_s"] = pipeline_throughput(url, events)
             print(f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...",
                   flush=True)
-            results["latency"] = latency_run(settings, latency_rate, latency_s, url, proc.pid)
+            results["latency"] = latency_run(settings, latency_rate, latency_s, url, proc.pid,
+                                             linger_ms)
     a = float(results["pipeline_events_per_s"])  # type: ignore[arg-type]
     c = float(results["raw_events_per_s"])  # type: ignore[arg-type]
     lat = results["latency"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from model.exceptions import FeedrecError
 from model.methods import METHOD_NAMES
+from streams.kafka import PRODUCER_LINGER_MS
 
 log = logging.getLogger("feedrec")
 
@@ -81,7 +82,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from streams.bench import run_bench
 
     return run_bench(events=args.events, latency_rate=args.latency_rate,
-                     latency_s=args.latency_seconds, output=args.output)
+                     latency_s=args.latency_seconds, output=args.output,
+                     linger_ms=args.producer_linger_ms)
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--latency-rate", type=float, default=2000.0)
     n.add_argument("--latency-seconds", type=float, default=30.0)
     n.add_argument("--output", default=None, help="also write the figures as JSON here")
+    n.add_argument("--producer-linger-ms", type=int, default=PRODUCER_LINGER_MS,
+                   help="batching wait of every producer: the simulated shop's and the worker's")
     n.set_defaults(func=_cmd_bench)
 
     t = sub.add_parser("settings", help="print the settings table")

@@ -18,6 +18,7 @@ from model.pipeline import PipelineConfig
 from model.ranking import RankConfig
 from model.state import StateLimits
 from model.twotower import ModelConfig
+from streams.kafka import PRODUCER_LINGER_MS
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
@@ -152,6 +153,11 @@ SETTINGS: dict[str, Setting] = {
     "ranker_sample": Setting("FEEDREC_RANKER_SAMPLE", "32",
                              "Events per gradient step replayed to train the ranker online "
                              "(0 = keep its initial weights).", _non_negative_int),
+    "producer_linger_ms": Setting("FEEDREC_PRODUCER_LINGER_MS", str(PRODUCER_LINGER_MS),
+                                  "How long the worker's producer (recommendations, state "
+                                  "changelog) waits to fill a batch: fewer, larger batches for "
+                                  "the broker, at most this much added latency.",
+                                  _non_negative_int),
     "browse_rec_interval_s": Setting("FEEDREC_BROWSE_REC_INTERVAL_S", "30",
                                      "A browse triggers a recommendation at most this often "
                                      "per user.", float),
@@ -208,6 +214,7 @@ class Settings:
     max_per_category: int
     exclude_purchased: bool
     ranker_sample: int
+    producer_linger_ms: int
     browse_rec_interval_s: float
     history_len: int
     user_ttl_s: float

@@ -101,7 +101,7 @@ class Runtime:
             settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
         )
         self.hit_window = HitWindow(settings.hit_rate_window)
-        self.producer = make_producer(settings.bootstrap_servers)
+        self.producer = make_producer(settings.bootstrap_servers, settings.producer_linger_ms)
         self.tailer: CatalogTailer | None = None
         self._last_checkpoint_version = -1
 
