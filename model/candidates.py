@@ -212,7 +212,7 @@ class CandidateSources:
             len(blocks),
         )
 
-        cats = np.where(hist >= 0, stats.category[np.maximum(hist, 0)], -1).astype(np.int64)
+        cats = stats.category_of(hist)
         norm = np.where(hist >= 0, decay, 0.0).sum(axis=1, keepdims=True)
         cat_share = np.divide(decay, norm, out=np.zeros(hist.shape), where=norm > 0)
         n_cat = max(len(self.by_category), int(cats.max(initial=-1)) + 1, 1)
@@ -231,7 +231,7 @@ class CandidateSources:
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
 
         safe = np.maximum(cand, 0)
-        cand_cats = np.where(cand >= 0, stats.category[safe], -1).astype(np.int64)
+        cand_cats = stats.category_of(cand)
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats = np.zeros((*cand.shape, len(FEATURES)))
         own = user(cand)

@@ -57,6 +57,11 @@ class ItemStats:
             code = self._categories[name] = len(self._categories)
         return code
 
+    def category_of(self, rows: np.ndarray) -> np.ndarray:
+        """Category codes of ``rows`` (any shape), -1 where a row is padding (-1) or unknown."""
+        return np.where(rows >= 0, self.category[np.maximum(rows, 0)], UNKNOWN_CATEGORY).astype(
+            np.int64)
+
     def reset(self, rows: np.ndarray) -> None:
         """Forget evicted rows so their next owner starts clean."""
         self.popularity[rows] = 0.0

@@ -328,8 +328,9 @@ class Pipeline:
             take = min(n - len(pick), len(browse))
             pick += self._rng.choice(browse, take, replace=False).tolist()
         chosen = [events[i] for i in pick]
-        cand, feats, _ = self._candidates(
-            self.users.get_rows([e.user_id for e in chosen]), [contexts[i] for i in pick],
+        cand, feats = self._candidates(
+            self.users.get_rows([e.user_id for e in chosen]),
+            *self._list_rows([contexts[i] for i in pick]),
             max(e.ts for e in chosen), self.cfg.ranking.candidates,
         )
         target = self.items.get_rows([e.item_id for e in chosen])
@@ -338,32 +339,37 @@ class Pipeline:
         # Every click, cart or purchase counts the same: the list must serve whatever comes next.
         return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0))
 
-    def _candidates(self, user_rows: np.ndarray, lists: Sequence[Context | UserState],
-                    now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Merged candidates of every source with their features, model score included, and
-        the users' history rows, for users with the given item ``lists``."""
+    def _list_rows(self, lists: Sequence[Context | UserState]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Item rows of each user's recent, carted and purchased lists, -1 padded."""
         limits = self.cfg.state
-        hist = self._history_rows([x.recent for x in lists])
-        carted = self._history_rows([x.carted for x in lists], limits.carted_len)
-        purchased = self._history_rows([x.purchased for x in lists], limits.purchased_len)
+        return (self._history_rows([x.recent for x in lists]),
+                self._history_rows([x.carted for x in lists], limits.carted_len),
+                self._history_rows([x.purchased for x in lists], limits.purchased_len))
+
+    def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
+                    purchased: np.ndarray, now_ms: int, ann: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidates of every source with their features, model score included."""
         vecs = self.model.user_vectors(user_rows, hist)
         k = min(ann, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
         cand, feats = self.sources.collect(hist, carted, purchased, ann_rows, self.stats, now_ms)
         scores = self.model.score(vecs, cand)
         feats[..., FEATURES.index("model")] = np.where(cand >= 0, scores, 0.0)
-        return cand, feats, hist
+        return cand, feats
 
     def _rank(
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        cand, feats, hist = self._candidates(self.users.get_rows(users), states, now_ms,
-                                             cfg.candidates)
+        hist, carted, purchased = self._list_rows(states)
+        cand, feats = self._candidates(self.users.get_rows(users), hist, carted, purchased,
+                                       now_ms, cfg.candidates)
         scores = self.ranker.score(feats, cand >= 0)
-        excluded = [set(self.items.get_rows(st.purchased).tolist()) - {-1}
-                    if cfg.exclude_purchased else set() for st in states]
-        current = np.where(hist[:, 0] >= 0, self.stats.category[np.maximum(hist[:, 0], 0)], -1)
+        excluded = [set(row[row >= 0].tolist()) if cfg.exclude_purchased else set()
+                    for row in purchased]
+        current = self.stats.category_of(hist[:, 0])
         return rank(cand, scores, excluded, self.stats, cfg, current.tolist())
 
     def recommend(

@@ -57,7 +57,7 @@ def rank(
     order = np.argsort(-score, axis=1, kind="stable")
     ranked_rows = np.take_along_axis(rows, order, axis=1)
     ranked_scores = np.take_along_axis(score, order, axis=1)
-    cats = stats.category[np.where(ranked_rows >= 0, ranked_rows, 0)]
+    cats = stats.category_of(ranked_rows)
     cap = cfg.max_per_category
     out: list[list[tuple[int, float]]] = []
     for b in range(rows.shape[0]):

@@ -27,7 +27,7 @@ PARTITIONER = "murmur2_random"
 #: How long a producer waits to fill a batch. A few more milliseconds per message buy far fewer,
 #: larger batches: fewer requests on any broker, and on the embedded one, whose every fetch walks
 #: all batches stored in a partition, a fetch cost that grows several times more slowly. At
-#: 2,000 events/s on two cores, 20 ms (against 5) took the p99 latency from 1.1-2.3 s to
+#: 2,000 events/s on two cores, 20 ms (against 5) took the p99 latency from 1.1-4.7 s to
 #: 109-203 ms (docs/benchmarks.md).
 PRODUCER_LINGER_MS = 20
 

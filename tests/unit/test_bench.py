@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 
 from streams.bench import _broker_pids, _cpu_seconds
@@ -17,7 +19,16 @@ def test_cpu_seconds_counts_this_process_and_ignores_missing_ones() -> None:
     assert _cpu_seconds([2**22 + 1]) == 0.0  # above pid_max: never a live process
 
 
-def test_broker_pids_are_live_tansu_processes() -> None:
-    for pid in _broker_pids():
-        with open(f"/proc/{pid}/comm") as f:
-            assert f.read().startswith("tansu")
+def test_broker_pids_finds_a_process_named_like_the_broker(tmp_path) -> None:
+    fake = tmp_path / "tansu-fake"
+    shutil.copy(shutil.which("sleep"), fake)
+    proc = subprocess.Popen([str(fake), "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while proc.pid not in _broker_pids():
+            assert time.monotonic() < deadline, "a running tansu process was not found"
+            time.sleep(0.01)
+        assert os.getpid() not in _broker_pids()
+    finally:
+        proc.kill()
+        proc.wait()
