@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,20 +18,20 @@ from typing import Any
 import faust
 import msgspec
 import torch
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
 from index import set_threads
 from model.checkpoint import load_latest, save_checkpoint
-from model.events import Record, Rejection, decode_batch, decode_catalog_item
+from model.events import Record, Rejection, decode_batch
 from model.pipeline import BatchResult, Pipeline
 from model.state import is_expired, load_state
 from streams import compat
+from streams.catalog import CatalogTailer
+from streams.deadletter import dead_letter
 from streams.drain import PartitionDrain
 from streams.kafka import (
     DLQ_TOPIC,
     EVENT_TOPICS,
-    ITEMS_TOPIC,
     RECS_TOPIC,
     ensure_topics,
     latest_values,
@@ -50,41 +49,6 @@ _encode = msgspec.json.encode
 
 class _VersionOnly(msgspec.Struct):
     model_version: int = 0
-
-
-class CatalogTailer(threading.Thread):
-    """Reads the compacted ``items`` topic from the start, in every worker, for as long as it runs."""
-
-    def __init__(self, bootstrap: str, pipeline: Pipeline) -> None:
-        super().__init__(name="feedrec-catalog", daemon=True)
-        self._servers = bootstrap
-        self._pipeline = pipeline
-        self._halt = threading.Event()
-        self.records = 0
-
-    def run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "feedrec-catalog",
-                             "enable.auto.commit": False})
-        try:
-            meta = consumer.list_topics(ITEMS_TOPIC, timeout=10).topics[ITEMS_TOPIC]
-            consumer.assign(
-                [TopicPartition(ITEMS_TOPIC, p, OFFSET_BEGINNING) for p in meta.partitions]
-            )
-            while not self._halt.is_set():
-                for msg in consumer.consume(1000, 0.5):
-                    if msg.error() is not None or msg.value() is None:
-                        continue
-                    item = decode_catalog_item(msg.value())
-                    if item is not None:
-                        self._pipeline.stats.pending.append(item)
-                        self.records += 1
-        except Exception:
-            log.exception("catalogue tailer stopped")
-        finally:
-            consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
 
 
 class Runtime:
@@ -160,15 +124,8 @@ class Runtime:
 
     def _dead_letter(self, rejected: Sequence[Rejection]) -> None:
         for rej in rejected:
-            rec = rej.record
-            headers = [
-                ("feedrec.reason", rej.reason.encode()),
-                ("feedrec.detail", rej.detail[:1000].encode()),
-                ("feedrec.topic", rec.topic.encode()),
-                ("feedrec.partition", str(rec.partition).encode()),
-                ("feedrec.offset", str(rec.offset).encode()),
-            ]
-            send(self.producer, DLQ_TOPIC, rec.key, rec.value or b"", headers)
+            key, value, headers = dead_letter(rej)
+            send(self.producer, DLQ_TOPIC, key, value, headers)
             self.metrics.invalid.labels(rej.reason).inc()
 
     def handle(self, records: Sequence[Record], table: faust.Table) -> None:
