@@ -38,6 +38,15 @@ def _event_ts(ev: Event) -> int:
     return ev.ts
 
 
+#: Where an event came from: its source (``topic/partition``) and offset there. A batch's events
+#: from one source arrive in offset order.
+Position = tuple[str, int]
+
+
+def source_name(topic: str, partition: int) -> str:
+    return f"{topic}/{partition}"
+
+
 class ScoredItem(msgspec.Struct):
     item_id: str
     score: float
@@ -94,6 +103,9 @@ class BatchResult:
     recommendations: list[Recommendation]
     counts: dict[str, int]
     duplicates: int = 0
+    #: Events of a replay already in their user's state (skipped there; learned if the model
+    #: had not learned them yet).
+    replayed: int = 0
     feedback: int = 0
     hits: int = 0
     rec_clicks: int = 0
@@ -133,6 +145,8 @@ class Pipeline:
         self._pending: list[Event] = []
         self._pending_contexts: list[Context] = []
         self._pending_since = 0.0
+        #: Source -> the highest offset the model has learned (or holds pending) from it.
+        self.learned: dict[str, int] = {}
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
         self.clock: Callable[[], float] = time.monotonic
@@ -168,6 +182,7 @@ class Pipeline:
             },
             "sources": self.sources.state(self.items.used),
             "ranker": self.ranker.state(),
+            "learned": dict(self.learned),
         }
 
     def restore(self, snap: Mapping) -> None:
@@ -183,6 +198,7 @@ class Pipeline:
         self.stats._clock_ms = int(st["clock_ms"])
         self.sources.load(snap["sources"])
         self.ranker.load(snap["ranker"])
+        self.learned = dict(snap.get("learned", {}))
         rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
         self.refresher.full_rebuild(rows)
         self.sources.refresh_trending(self.stats, self.items.used, self.clock(), force=True)
@@ -202,34 +218,63 @@ class Pipeline:
         self.sources.reset(rows)
         self.refresher.remove(rows)
 
+    def resume_offsets(self) -> dict[str, int]:
+        """Source -> the first offset the model has not learned: where a restart reads from."""
+        return {src: offset + 1 for src, offset in self.learned.items()}
+
+    def begin(self, starts: Mapping[str, int]) -> bool:
+        """Sources this model starts to learn from, each at its first offset (0 for the start).
+
+        Sources it already knows keep their marks. True when any is new: a checkpoint must
+        then record the marks before the first of those events is processed, or a crash
+        before the next checkpoint would leave the events in between unlearned for good.
+        """
+        new = {src: max(offset, 0) - 1 for src, offset in starts.items()
+               if src not in self.learned}
+        self.learned.update(new)
+        return bool(new)
+
     def process(
         self,
         events: Sequence[Event],
         states: Mapping[str, bytes | None],
         now_ms: int,
         recommend: bool = True,
+        positions: Sequence[Position] | None = None,
     ) -> BatchResult:
         """Apply one batch of valid events; ``states`` holds the current state of their users.
 
-        With ``recommend=False`` triggers emit nothing (offline evaluation asks separately).
+        With ``positions`` (one per event) every effect happens once per event across replays:
+        an event at or below its user's mark for its source is not applied to the state again
+        (nor triggers a list), and one at or below :attr:`learned` is not learned again. With
+        ``recommend=False`` triggers emit nothing (offline evaluation asks separately).
         """
         t0 = time.perf_counter()
         self.stats.apply_catalog(self.items.row_map())
+        at: dict[int, Position] = {}
         by_user: dict[str, list[Event]] = {}
-        for ev in events:
-            by_user.setdefault(ev.user_id, []).append(ev)
+        if positions is None:
+            for ev in events:
+                by_user.setdefault(ev.user_id, []).append(ev)
+        else:
+            for ev, pos in zip(events, positions, strict=True):
+                by_user.setdefault(ev.user_id, []).append(ev)
+                at[id(ev)] = pos
 
         counts = dict.fromkeys(EVENT_TYPES, 0)
         result = BatchResult(states={}, recommendations=[], counts=counts)
-        accepted: list[Event] = []
+        learn: list[Event] = []
         contexts: list[Context] = []
         user_states: dict[str, UserState] = {}
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
+        learned = self.learned
         for user, evs in by_user.items():
+            st = load_state(states.get(user))
+            if at:
+                evs = self._unapplied(st, evs, at, learn, contexts, result)
             # Topics interleave arbitrarily; a user's events are applied in time order.
             evs.sort(key=_event_ts)
-            st = load_state(states.get(user))
             out = apply_events(st, evs, limits)
             user_states[user] = st
             result.duplicates += out.duplicates
@@ -238,16 +283,26 @@ class Pipeline:
             result.rec_clicks += out.rec_clicks
             for ev in out.accepted:
                 counts[ev.event_type or "browse"] += 1
-            accepted += out.accepted
-            contexts += out.contexts
+            if at:
+                for ev, ctx in zip(out.accepted, out.contexts, strict=True):
+                    src, offset = at[id(ev)]
+                    if offset > learned.get(src, -1):
+                        learn.append(ev)
+                        contexts.append(ctx)
+            else:
+                learn += out.accepted
+                contexts += out.contexts
             if out.trigger is not None:
                 triggers.append((user, out.trigger))
+        for src, offset in at.values():
+            if offset > learned.get(src, -1):
+                learned[src] = offset
         t1 = time.perf_counter()
 
-        if accepted:
+        if learn:
             if not self._pending:
                 self._pending_since = self.clock()
-            self._pending += accepted
+            self._pending += learn
             self._pending_contexts += contexts
         if len(self._pending) >= self.cfg.train_batch or (
             self._pending
@@ -265,6 +320,32 @@ class Pipeline:
         result.states = {u: dump_state(st) for u, st in user_states.items()}
         result.timings = {"state": t1 - t0, "learn": t2 - t1, "index": t3 - t2, "rank": t4 - t3}
         return result
+
+    def _unapplied(self, st: UserState, evs: list[Event], at: Mapping[int, Position],
+                   learn: list[Event], contexts: list[Context], result: BatchResult
+                   ) -> list[Event]:
+        """The events of ``evs`` that ``st`` has not applied yet, and the marks moved past all.
+
+        Events already applied (a replay after a crash) are queued for learning when the model
+        has not learned them: their context is the user's lists now, not as they were then.
+        """
+        marks = st.marks
+        learned = self.learned
+        fresh = []
+        for ev in evs:
+            src, offset = at[id(ev)]
+            if offset > marks.get(src, -1):
+                fresh.append(ev)
+                continue
+            result.replayed += 1
+            if offset > learned.get(src, -1):
+                learn.append(ev)
+                contexts.append(Context(st.recent, st.carted, st.purchased))
+        for ev in evs:
+            src, offset = at[id(ev)]
+            if offset > marks.get(src, -1):
+                marks[src] = offset
+        return fresh
 
     def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
                       ) -> np.ndarray:
@@ -292,7 +373,34 @@ class Pipeline:
             return None
         events, contexts = self._pending, self._pending_contexts
         self._pending, self._pending_contexts = [], []
-        return self._learn(events, contexts, time.time())
+        now = time.time()
+        losses = [
+            (self._learn(events[a:b], contexts[a:b], now), b - a)
+            for a, b in self._fitting_spans(events)
+        ]
+        return sum(loss * n for loss, n in losses) / len(events)
+
+    def _fitting_spans(self, events: Sequence[Event]) -> list[tuple[int, int]]:
+        """``[a, b)`` spans of ``events``, in order, none with more distinct users or items than
+        the id maps hold, so that a capacity bends a step into several instead of failing it."""
+        users, items = self.users.capacity, self.items.capacity
+        if len(events) <= min(users, items):
+            return [(0, len(events))]
+        spans = []
+        start = 0
+        seen_users: set[str] = set()
+        seen_items: set[str] = set()
+        for n, ev in enumerate(events):
+            new_user = ev.user_id not in seen_users
+            new_item = ev.item_id not in seen_items
+            if (new_user and len(seen_users) == users) or (new_item and len(seen_items) == items):
+                spans.append((start, n))
+                start = n
+                seen_users, seen_items = set(), set()
+            seen_users.add(ev.user_id)
+            seen_items.add(ev.item_id)
+        spans.append((start, len(events)))
+        return spans
 
     def _learn(self, events: list[Event], contexts: list[Context],
                now: float) -> float:

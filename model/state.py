@@ -29,6 +29,9 @@ class UserState(msgspec.Struct, omit_defaults=True):
     last_rec_ts: int = 0
     counts: list[int] = msgspec.field(default_factory=lambda: [0, 0, 0, 0])
     last_seen: int = 0
+    #: Source (``topic/partition``) -> the highest offset of it applied to this state. It makes
+    #: a replay after a crash idempotent: the state and its marks are written as one record.
+    marks: dict[str, int] = {}
 
 
 _encoder = msgspec.msgpack.Encoder()

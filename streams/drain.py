@@ -5,19 +5,26 @@ at a few thousand events per second on two cores, less than feedrec's own work c
 keeps what it is good at here (group membership, partition assignment, the changelog-backed
 state table and its recovery, timers) and the hot path reads the same partitions of the event
 topics in batches with confluent-kafka, whose consumer hands over thousands of messages per
-call. Offsets are stored after a batch is processed and committed by the client every second,
-under their own group id (at least once; repeats are caught by the per-user dedupe window).
+call. A batch's offsets are stored only once its state writes and dead letters are delivered
+(the worker's outbox says when), and the client commits stored offsets every second under their
+own group id. A replay after a crash therefore starts at or before the first event whose effects
+may be missing; the per-source marks in each user's state keep it from applying anything twice.
+A restart reads from the earlier of the committed offset and the first offset the restored model
+has not learned, so the model too sees every event once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from model.batch import Offsets
 from model.events import Record
+from model.pipeline import source_name
 from streams.kafka import EVENT_TOPICS
 from streams.settings import Settings
 
@@ -27,7 +34,14 @@ log = logging.getLogger(__name__)
 class PartitionDrain:
     """Reads the event topics' partitions ``want``-ed by the rebalance handler, in batches."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resume: Callable[[], dict[str, int]] | None = None,
+                 settle: Callable[[], None] | None = None,
+                 pump: Callable[[], None] | None = None,
+                 begin: Callable[[dict[str, int]], None] | None = None) -> None:
+        """``resume`` gives, per source, the first offset the model has not learned; ``begin``
+        is told where each newly assigned source starts; ``settle`` waits until every batch
+        handed over is delivered (its offsets stored); ``pump`` serves delivery reports
+        (called while waiting for records)."""
         self.batch_size = settings.batch_size
         self.within_s = settings.batch_within_s
         self.consumer = Consumer({
@@ -39,6 +53,10 @@ class PartitionDrain:
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 20,
         })
+        self._resume = resume or dict
+        self._settle = settle or (lambda: None)
+        self._pump = pump or (lambda: None)
+        self._begin = begin or (lambda starts: None)
         self._wanted: set[int] = set()
         self._current: set[int] = set()
         self._applied = asyncio.Event()
@@ -63,17 +81,44 @@ class PartitionDrain:
         if self._wanted == self._current:
             return
         if self._current:
+            # The next owner must find every handed-over batch's effects and offsets in place.
+            self._settle()
             try:
                 self.consumer.commit(asynchronous=False)
             except KafkaException as exc:  # nothing stored since the last commit
                 log.debug("no offsets to commit: %s", exc)
             self.consumer.unassign()
         if self._wanted:
-            self.consumer.assign(
-                [TopicPartition(t, p) for t in EVENT_TOPICS for p in sorted(self._wanted)]
-            )
-        log.info("reading event partitions %s", sorted(self._wanted))
+            self.consumer.assign(self._start_positions(sorted(self._wanted)))
+            log.warning("ready: reading partitions %s of %s", sorted(self._wanted),
+                        ", ".join(EVENT_TOPICS))
+        else:
+            log.info("reading no event partitions")
         self._current = set(self._wanted)
+
+    def _start_positions(self, partitions: list[int]) -> list[TopicPartition]:
+        """Each partition from the earlier of its committed offset and the model's resume point
+        (the broker's earliest offset when neither is known)."""
+        tps = [TopicPartition(t, p) for t in EVENT_TOPICS for p in partitions]
+        committed = self.consumer.committed(tps, timeout=10)
+        resume = self._resume()
+        out = []
+        for tp in committed:
+            at = [o for o in (tp.offset, resume.get(source_name(tp.topic, tp.partition), -1))
+                  if o >= 0]
+            out.append(TopicPartition(tp.topic, tp.partition, min(at) if at else OFFSET_BEGINNING))
+        self._begin({source_name(tp.topic, tp.partition): tp.offset for tp in out})
+        return out
+
+    def store(self, offsets: Offsets) -> None:
+        """Mark ``offsets`` (those of a batch whose effects are durable) for the next commit."""
+        mine = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if p in self._current]
+        if not mine:
+            return
+        try:
+            self.consumer.store_offsets(offsets=mine)
+        except KafkaException as exc:  # revoked meanwhile: the next owner replays them
+            log.debug("offsets not stored: %s", exc)
 
     async def run(self, handle: Callable[[Sequence[Record]], None]) -> None:
         consume = self.consumer.consume
@@ -86,24 +131,29 @@ class PartitionDrain:
             # Adaptive batching: wait for the first message only, then take whatever the client
             # has already prefetched. Under load that is a full batch; when quiet, a small one
             # that goes out at once instead of waiting for company.
-            msgs = await asyncio.to_thread(consume, 1, self.within_s)
+            msgs = await asyncio.to_thread(self._wait, self.within_s)
             if msgs and self.batch_size > 1:
                 msgs += consume(self.batch_size - 1, 0)
             if not msgs or self._wanted != self._current:
                 # Partitions changed while we waited: leave these for their new owner.
                 continue
             records = []
-            last: dict[tuple[str, int], int] = {}
             for m in msgs:
                 err = m.error()
                 if err is not None:
                     log.warning("consumer error: %s", err)
                     continue
                 records.append(Record(m.topic(), m.partition(), m.offset(), m.value(), m.key()))
-                last[(m.topic(), m.partition())] = m.offset()
             if records:
                 handle(records)
-                self.consumer.store_offsets(
-                    offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-                )
         self.consumer.close()
+
+    def _wait(self, timeout: float) -> list:
+        """The first record(s) to arrive within ``timeout``, serving delivery reports meanwhile
+        so that finished batches release their lists without waiting for the next batch."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.consumer.consume(1, min(0.01, timeout))
+            self._pump()
+            if msgs or time.monotonic() >= deadline:
+                return msgs

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from model.events import TOPIC_TYPES
@@ -48,11 +48,13 @@ def make_producer(bootstrap: str, linger_ms: int = PRODUCER_LINGER_MS, **extra: 
 
 
 def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
-         headers: list[tuple[str, bytes]] | None = None) -> None:
+         headers: list[tuple[str, bytes]] | None = None,
+         on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """Produce, waiting for queue space instead of failing when the local queue is full."""
     while True:
         try:
-            producer.produce(topic, key=key, value=value, headers=headers)
+            producer.produce(topic, key=key, value=value, headers=headers,
+                             on_delivery=on_delivery)
             return
         except BufferError:
             producer.poll(0.05)

@@ -44,6 +44,7 @@ class Metrics:
     events: Counter
     invalid: Counter
     duplicates: Counter
+    replayed: Counter
     recommendations: Counter
     rec_clicks: Counter
     feedback: Counter
@@ -74,6 +75,9 @@ class Metrics:
                             ["reason"], registry=registry),
             duplicates=Counter(name("duplicate_events"), "Events ignored as duplicates.",
                                registry=registry),
+            replayed=Counter(name("replayed_events"),
+                             "Events read again after a crash that their user's state already "
+                             "held (not applied twice).", registry=registry),
             recommendations=Counter(name("recommendations"), "Recommendation lists emitted.",
                                     registry=registry),
             rec_clicks=Counter(name("recommendation_clicks"),
@@ -133,6 +137,7 @@ class Scrape:
     events: float
     invalid: float
     duplicates: float
+    replayed: float
     recommendations: float
     rec_clicks: float
     hit_rate: float
@@ -163,6 +168,7 @@ def scrape(url: str, timeout: float = 2.0) -> Scrape:
         events=totals.get("feedrec_events_total", 0.0),
         invalid=totals.get("feedrec_invalid_events_total", 0.0),
         duplicates=totals.get("feedrec_duplicate_events_total", 0.0),
+        replayed=totals.get("feedrec_replayed_events_total", 0.0),
         recommendations=totals.get("feedrec_recommendations_total", 0.0),
         rec_clicks=totals.get("feedrec_recommendation_clicks_total", 0.0),
         hit_rate=totals.get("feedrec_online_hit_rate", 0.0),

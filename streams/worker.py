@@ -11,19 +11,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
 import msgspec
 import torch
+from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry, start_http_server
 
 from index import set_threads
+from model.batch import BatchRunner, Offsets, Outbox, Ticket
 from model.checkpoint import load_latest, save_checkpoint
-from model.events import Record, Rejection, decode_batch
-from model.pipeline import BatchResult, Pipeline
+from model.events import Record, Rejection
+from model.pipeline import BatchResult, Pipeline, Recommendation
 from model.state import is_expired, load_state
 from streams import compat
 from streams.catalog import CatalogTailer
@@ -58,12 +61,16 @@ class Runtime:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics.create(self.registry)
-        self.limits = settings.validation_limits()
         torch.set_num_threads(settings.torch_threads)
         set_threads(settings.torch_threads)
         self.pipeline = Pipeline.build(
             settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
         )
+        self.runner = BatchRunner(self.pipeline, settings.validation_limits())
+        self.outbox = Outbox()
+        self._release_lock = threading.Lock()
+        #: Called with each released batch's offsets (the drain stores them for commit).
+        self.on_durable: Callable[[Offsets], None] | None = None
         self.hit_window = HitWindow(settings.hit_rate_window)
         self.producer = make_producer(settings.bootstrap_servers, settings.producer_linger_ms)
         self.tailer: CatalogTailer | None = None
@@ -103,6 +110,14 @@ class Runtime:
             start_http_server(s.metrics_port, registry=self.registry)
             log.info("metrics on http://localhost:%d/metrics", s.metrics_port)
 
+    def begin(self, starts: dict[str, int]) -> None:
+        """The model starts learning these sources here; a new one is checkpointed at once
+        (see :meth:`Pipeline.begin`)."""
+        if self.pipeline.begin(starts):
+            snap = self.pipeline.snapshot()
+            save_checkpoint(self.settings.checkpoint_dir, snap)
+            self._last_checkpoint_version = snap["version"]
+
     async def checkpoint(self) -> None:
         if (self.pipeline.model.version == self._last_checkpoint_version
                 and not self.pipeline.pending):
@@ -117,48 +132,55 @@ class Runtime:
     async def shutdown(self) -> None:
         if self.tailer is not None:
             self.tailer.stop()
+        await asyncio.to_thread(self.settle)
         await self.checkpoint()
         await asyncio.to_thread(self.producer.flush, 10)
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def _dead_letter(self, rejected: Sequence[Rejection]) -> None:
-        for rej in rejected:
-            key, value, headers = dead_letter(rej)
-            send(self.producer, DLQ_TOPIC, key, value, headers)
-            self.metrics.invalid.labels(rej.reason).inc()
-
     def handle(self, records: Sequence[Record], table: faust.Table) -> None:
-        """Run one micro-batch of raw event records through the pipeline and publish the results."""
+        """Run one micro-batch of raw event records through the pipeline and send its effects.
+
+        The states (to the table and its changelog) and dead letters go out first; the batch's
+        lists and offsets wait in the outbox until those writes are delivered (:meth:`pump`).
+        """
         t0 = time.perf_counter()
-        now_ms = int(time.time() * 1000)
-        valid, rejected = decode_batch(records, now_ms, self.limits)
         store = table.data
-        states = {}
-        for ev in valid:
-            if ev.user_id not in states:
-                states[ev.user_id] = store.get(ev.user_id.encode())
-        try:
-            # On the loop thread: a batch takes milliseconds, and a worker thread would only
-            # contend for the GIL with the consumer it is meant to overlap.
-            result = self.pipeline.process(valid, states, now_ms)
-        except Exception as exc:
-            # A bug must not stop the stream: the batch goes to the dead-letter topic instead.
-            log.exception("pipeline failed on a batch of %d events", len(valid))
-            refused = {id(r.record) for r in rejected}
-            rejected = [
-                *rejected,
-                *(Rejection(r, "internal_error", repr(exc)) for r in records if id(r) not in refused),
-            ]
-            result = None
-        self._dead_letter(rejected)
-        if result is not None:
-            self._publish(result, table)
-        self.producer.poll(0)
+        # On the loop thread: a batch takes milliseconds, and a worker thread would only
+        # contend for the GIL with the consumer it is meant to overlap.
+        effects = self.runner.run(
+            records, lambda user: store.get(user.encode()), int(time.time() * 1000)
+        )
+        ticket = self.outbox.open(effects)
+        self._write_states(table, effects.states, ticket)
+        self._dead_letter(effects.rejected, ticket)
+        self.outbox.seal(ticket)
+        self._count(effects.result)
+        self.pump()
         self.metrics.batch_size.observe(len(records))
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
-    def _write_states(self, table: faust.Table, states: dict[str, bytes]) -> None:
+    def _durable(self, ticket: Ticket) -> Callable[[KafkaError | None, Message], None]:
+        """A delivery report that counts one of ``ticket``'s durable writes done."""
+
+        def report(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                ticket.delivered()
+            else:
+                ticket.failed(f"write to {msg.topic()}[{msg.partition()}] failed: {err.str()}")
+
+        return report
+
+    def _dead_letter(self, rejected: Sequence[Rejection], ticket: Ticket) -> None:
+        report = self._durable(ticket)
+        for rej in rejected:
+            key, value, headers = dead_letter(rej)
+            ticket.expect()
+            send(self.producer, DLQ_TOPIC, key, value, headers, on_delivery=report)
+            self.metrics.invalid.labels(rej.reason).inc()
+
+    def _write_states(self, table: faust.Table, states: dict[str, bytes], ticket: Ticket
+                      ) -> None:
         """Update the table and its changelog without Faust's per-key producer path.
 
         The changelog record is exactly what Faust would write (raw key, raw value, the key's
@@ -168,26 +190,52 @@ class Runtime:
         store = table.data
         topic = table.changelog_topic.get_topic_name()
         produce = self.producer.produce
+        report = self._durable(ticket)
+        ticket.expect(len(states))
         for user, raw in states.items():
             key = user.encode()
             store[key] = raw
             try:
-                produce(topic, raw, key)
+                produce(topic, raw, key, on_delivery=report)
             except BufferError:
-                send(self.producer, topic, key, raw)
+                send(self.producer, topic, key, raw, on_delivery=report)
 
-    def _publish(self, result: BatchResult, table: faust.Table) -> None:
-        m = self.metrics
-        self._write_states(table, result.states)
-        for rec in result.recommendations:
+    def pump(self, timeout: float = 0.0) -> None:
+        """Serve delivery reports, then send the lists and store the offsets of every batch
+        whose durable writes are all delivered. Raises :class:`DeliveryError` after a write
+        failed for good: the worker must stop before anything past it is committed."""
+        self.producer.poll(timeout)
+        with self._release_lock:
+            for effects in self.outbox.release():
+                self._emit(effects.recommendations)
+                if self.on_durable is not None:
+                    self.on_durable(effects.offsets)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every batch handed over so far is delivered and released."""
+        deadline = time.monotonic() + timeout
+        while len(self.outbox) and time.monotonic() < deadline:
+            self.producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
+            self.pump()
+
+    def _emit(self, recommendations: Sequence[Recommendation]) -> None:
+        if not recommendations:
+            return
+        now = int(time.time() * 1000)
+        latency = self.metrics.latency
+        for rec in recommendations:
+            rec.emitted_ts = now
             send(self.producer, RECS_TOPIC, rec.user_id.encode(), _encode(rec))
-            m.latency.observe(max(rec.emitted_ts - rec.event_ts, 0) / 1000.0)
-        self.producer.poll(0)
+            latency.observe(max(now - rec.event_ts, 0) / 1000.0)
+        self.metrics.recommendations.inc(len(recommendations))
+
+    def _count(self, result: BatchResult) -> None:
+        m = self.metrics
         for kind, n in result.counts.items():
             if n:
                 m.events.labels(kind).inc(n)
         m.duplicates.inc(result.duplicates)
-        m.recommendations.inc(len(result.recommendations))
+        m.replayed.inc(result.replayed)
         m.rec_clicks.inc(result.rec_clicks)
         m.feedback.inc(result.feedback)
         m.hits.inc(result.hits)
@@ -258,8 +306,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
                                                   within=settings.batch_within_s):
                 rt.handle([Record(m.topic, m.partition, m.offset, m.value, m.key)
                            for m in (ev.message for ev in batch)], users)
+                # Faust acks the batch when this returns: its effects must be durable by then.
+                await asyncio.to_thread(rt.settle)
     else:
-        drain = PartitionDrain(settings)
+        drain = PartitionDrain(settings, resume=rt.pipeline.resume_offsets, settle=rt.settle,
+                               pump=rt.pump, begin=rt.begin)
+        rt.on_durable = drain.store
         # Faust assigns this empty topic's partitions, and with them the co-partitioned table
         # partitions it recovers; the drain reads the same partitions of the event topics.
         assignment = app.topic(f"{settings.app_id}-assignment", partitions=settings.partitions,
