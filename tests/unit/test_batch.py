@@ -1,0 +1,85 @@
+"""BatchRunner: one record the pipeline fails on costs only itself; capacities bend."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from model.batch import BatchRunner
+from model.events import Record
+from model.pipeline import Pipeline, PipelineConfig
+from model.ranking import RankConfig
+from model.state import load_state
+from model.twotower import ModelConfig
+
+NOW = 1_700_000_000_000
+
+
+def make(users: int = 64, items: int = 64, train_batch: int = 4) -> Pipeline:
+    cfg = PipelineConfig(
+        model=ModelConfig(dim=8, user_capacity=users, item_capacity=items, negatives=4),
+        ranking=RankConfig(top_n=3, candidates=10, max_per_category=0),
+        train_batch=train_batch,
+        index_refresh_interval_s=0.0,
+    )
+    return Pipeline.build(cfg, device="cpu", index_kind="exact")
+
+
+def records(n: int, items: int = 5, users: int = 3) -> list[Record]:
+    return [
+        Record("events.click", 0, k, msgspec.json.encode(
+            {"event_id": f"e{k}", "user_id": f"u{k % users}", "item_id": f"i{k % items}",
+             "ts": NOW - 1000 + k}), f"u{k % users}".encode())
+        for k in range(n)
+    ]
+
+
+def test_only_the_record_the_pipeline_fails_on_is_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = make()
+    original = pipeline.process
+
+    def fragile(events, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if any(e.item_id == "poison" for e in events):
+            raise ValueError("a bug that this item triggers")
+        return original(events, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process", fragile)
+    batch = records(14)
+    batch[6] = Record("events.click", 0, 6, msgspec.json.encode(
+        {"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}), b"u0")
+    effects = BatchRunner(pipeline).run(batch, {}.get, NOW)
+    assert [(r.record.offset, r.reason) for r in effects.rejected] == [(6, "internal_error")]
+    assert "a bug that this item triggers" in effects.rejected[0].detail
+    applied = sum(sum(load_state(raw).counts) for raw in effects.states.values())
+    assert applied == 13
+    # The halves saw each other's states: user u1's events all counted in one state.
+    assert sum(load_state(effects.states["u1"]).counts) == 5  # e1, e4, e7, e10, e13
+    assert effects.offsets == {("events.click", 0): 14}
+
+
+def test_a_batch_with_more_distinct_items_than_the_capacity_is_learned_in_steps() -> None:
+    pipeline = make(users=4, items=8, train_batch=1000)
+    effects = BatchRunner(pipeline).run(records(60, items=30, users=9), {}.get, NOW)
+    assert effects.rejected == []
+    assert pipeline.pending == 60
+    loss = pipeline.flush()
+    assert loss is not None and loss == loss  # a number, not NaN
+    assert pipeline.model.version >= 8  # 30 distinct items through 8 rows: several steps
+    assert len(pipeline.items) == 8 and len(pipeline.users) == 4
+
+
+def test_the_same_events_again_are_neither_applied_nor_learned_twice() -> None:
+    pipeline = make(train_batch=1)
+    runner = BatchRunner(pipeline)
+    batch = records(9)
+    first = runner.run(batch, {}.get, NOW)
+    version = pipeline.model.version
+    again = runner.run(batch, first.states.get, NOW)
+    assert again.result.replayed == 9 and again.result.counts == {
+        "browse": 0, "click": 0, "cart": 0, "purchase": 0}
+    assert again.recommendations == []
+    assert pipeline.model.version == version and pipeline.pending == 0
+    assert {u: load_state(raw).counts for u, raw in again.states.items()} == {
+        u: load_state(raw).counts for u, raw in first.states.items()}
