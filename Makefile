@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch unless a CUDA driver is present (an unpinned torch is a multi-GB CUDA build).
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench chaos install clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: install
 
 bench: install
 	$(VENV)/bin/feedrec bench --output docs/benchmarks.json
+
+# The long crash run (20 SIGKILLs over a backlog and a steady flow, several minutes); prints its
+# figures, and writes them as JSON to $FEEDREC_CHAOS_JSON when set (make chaos FEEDREC_CHAOS_JSON=F).
+chaos: install
+	$(PY) -m pytest -q -s -m chaos tests/integration/test_crash.py
 
 clean:
 	rm -rf $(VENV) .feedrec feedrec-demo.png
