@@ -86,6 +86,8 @@ class BatchRunner:
         valid, rejected = decode_batch(records, now_ms, self.limits)
         refused = {id(r.record) for r in rejected}
         sources = [r for r in records if id(r) not in refused]
+        if len(sources) != len(valid):  # decode_batch's contract: each record valid or refused
+            raise AssertionError(f"{len(valid)} events decoded from {len(sources)} records")
         offsets: Offsets = {}
         for r in records:
             offsets[(r.topic, r.partition)] = r.offset + 1

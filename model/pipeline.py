@@ -147,6 +147,8 @@ class Pipeline:
         self._pending_since = 0.0
         #: Source -> the highest offset the model has learned (or holds pending) from it.
         self.learned: dict[str, int] = {}
+        #: Events the model has taken a gradient step on, over its whole life (checkpointed).
+        self.learned_events = 0
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
         self.clock: Callable[[], float] = time.monotonic
@@ -183,6 +185,7 @@ class Pipeline:
             "sources": self.sources.state(self.items.used),
             "ranker": self.ranker.state(),
             "learned": dict(self.learned),
+            "learned_events": self.learned_events,
         }
 
     def restore(self, snap: Mapping) -> None:
@@ -199,6 +202,7 @@ class Pipeline:
         self.sources.load(snap["sources"])
         self.ranker.load(snap["ranker"])
         self.learned = dict(snap.get("learned", {}))
+        self.learned_events = int(snap.get("learned_events", 0))
         rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
         self.refresher.full_rebuild(rows)
         self.sources.refresh_trending(self.stats, self.items.used, self.clock(), force=True)
@@ -374,6 +378,7 @@ class Pipeline:
         events, contexts = self._pending, self._pending_contexts
         self._pending, self._pending_contexts = [], []
         now = time.time()
+        self.learned_events += len(events)
         losses = [
             (self._learn(events[a:b], contexts[a:b], now), b - a)
             for a, b in self._fitting_spans(events)

@@ -57,6 +57,7 @@ class Metrics:
     ranker_loss: Gauge
     ranker_weight: Gauge
     model_version: Gauge
+    model_events: Gauge
     index_size: Gauge
     index_refresh_seconds: Gauge
     hit_rate: Gauge
@@ -106,6 +107,10 @@ class Metrics:
             ranker_weight=Gauge(name("ranker_weight"),
                                 "The online ranker's weight of each candidate feature.",
                                 ["feature"], registry=registry),
+            model_events=Gauge(name("model_events"),
+                               "Events the model has learned or holds for its next step, over "
+                               "its life (restored with its checkpoint): each valid event once.",
+                               registry=registry),
             model_version=Gauge(name("model_version"), "Training steps applied to the model.",
                                 registry=registry),
             index_size=Gauge(name("index_size"), "Vectors in the retrieval index.",
@@ -142,6 +147,7 @@ class Scrape:
     rec_clicks: float
     hit_rate: float
     model_version: float
+    model_events: float
     loss: float
     #: Cumulative counts of the latency histogram, by upper bound.
     latency_buckets: list[tuple[float, float]]
@@ -173,6 +179,7 @@ def scrape(url: str, timeout: float = 2.0) -> Scrape:
         rec_clicks=totals.get("feedrec_recommendation_clicks_total", 0.0),
         hit_rate=totals.get("feedrec_online_hit_rate", 0.0),
         model_version=totals.get("feedrec_model_version", 0.0),
+        model_events=totals.get("feedrec_model_events", 0.0),
         loss=totals.get("feedrec_training_loss", 0.0),
         latency_buckets=sorted(buckets),
     )
