@@ -115,6 +115,11 @@ class ChaosReport:
     under_events: int
     #: Users with no state at all in the changelog (their events are in ``under_events``).
     missing_users: int
+    #: Events the final worker's model has learned over its life (``feedrec_model_events``), and
+    #: the events applied to every state in the changelog (all users, this run's and any read
+    #: from earlier runs' records): each valid event once in both.
+    model_events: int
+    state_events: int
     lists: int
     #: Lists beyond the first for the same trigger event, and how many triggers had more than one.
     duplicate_lists: int
@@ -151,7 +156,7 @@ class ChaosReport:
     @property
     def exactly_once(self) -> bool:
         return (self.over_events == 0 and self.under_events == 0 and self.duplicate_lists == 0
-                and self.applied == self.published)
+                and self.applied == self.published and self.model_events == self.state_events)
 
     def summary(self) -> str:
         times = ", ".join(f"{s:.1f}" for s in self.recovery_s)
@@ -163,6 +168,8 @@ class ChaosReport:
             f"{self.over_events:,} events applied twice over {self.over_users} users, "
             f"{self.under_events:,} events lost over {self.under_users} users "
             f"({self.missing_users} without any state); "
+            f"the model learned {self.model_events:,} events, the states hold "
+            f"{self.state_events:,}; "
             f"{self.lists:,} recommendation lists, {self.duplicate_lists:,} duplicates over "
             f"{self.duplicate_triggers:,} trigger events; "
             f"{self.kills} SIGKILLs, {self.crashes} worker crashes"
@@ -564,9 +571,11 @@ class ChaosRun:
             states, settled = self._settle()
             self.settle_s = time.monotonic() - settle_from
             recs = self._recommendations()
+            model_events, state_events = self._model_and_states()
         finally:
             self.worker.stop()
         report = self._audit(states, recs, settled, time.monotonic() - t0)
+        report.model_events, report.state_events = model_events, state_events
         print("\n" + report.summary(), flush=True)
         log.info("%s", report.summary())
         return report
@@ -606,6 +615,17 @@ class ChaosRun:
             return states, settled
         finally:
             tail.close()
+
+    def _model_and_states(self) -> tuple[int, int]:
+        """The final model's learned-event count, and the events in every state of the table."""
+        tail = TopicTail(self.bootstrap, self.changelog_topic, lambda key: True)
+        try:
+            states = {m.key(): m.value() for m in tail.to_end()}
+        finally:
+            tail.close()
+        m = self.worker.metrics()
+        model = int(m.model_events) if m is not None else -1
+        return model, sum(_applied(raw) for raw in states.values() if raw is not None)
 
     def _recommendations(self) -> list[dict]:
         tail = TopicTail(self.bootstrap, RECS_TOPIC, self.ours)
@@ -647,6 +667,8 @@ class ChaosRun:
             under_users=under_users,
             under_events=under,
             missing_users=missing,
+            model_events=-1,
+            state_events=-1,
             lists=len(recs),
             duplicate_lists=sum(n - 1 for n in dupes.values()),
             duplicate_triggers=len(dupes),

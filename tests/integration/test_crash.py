@@ -30,6 +30,8 @@ def check(report: ChaosReport, kills: int) -> None:
     assert report.under_events == 0, f"events lost: {summary}"
     assert report.applied == report.published, summary
     assert report.duplicate_lists == 0, f"trigger events with two lists: {summary}"
+    assert report.model_events == report.state_events, (
+        f"the model did not learn each applied event exactly once: {summary}")
     assert report.lists > 0, f"no recommendation lists at all: {summary}"
 
 
@@ -57,6 +59,7 @@ def test_long_run_of_twenty_kills(bootstrap: str, tmp_path: Path) -> None:
         f"\n  events lost            {report.under_events:,} ({report.under_users} users)"
         f"\n  events applied twice   {report.over_events:,} ({report.over_users} users)"
         f"\n  duplicate lists        {report.duplicate_lists:,} of {report.lists:,}"
+        f"\n  model / state events   {report.model_events:,} / {report.state_events:,}"
         f"\n  worker crashes         {report.crashes}"
         f"\n  recovery median / max  {report.recovery_median_s:.1f} / "
         f"{report.recovery_max_s:.1f} s over {len(report.recovery_s)} kills",
