@@ -7,6 +7,7 @@ sends to the dead-letter topic. Decoding never raises on bad input.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -85,11 +86,15 @@ REASONS: tuple[str, ...] = (
 )
 
 
+#: Default for :attr:`ValidationLimits.max_payload_bytes` (``FEEDREC_MAX_PAYLOAD_BYTES``).
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationLimits:
     """Bounds applied on top of the schema (all in the units their names say)."""
 
-    max_payload_bytes: int = 64 * 1024
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_age_ms: int = 30 * 24 * 3600 * 1000
     max_future_ms: int = 5 * 60 * 1000
 
@@ -109,62 +114,97 @@ def _classify(err: msgspec.ValidationError) -> str:
     return "bad_value"
 
 
+#: ``(reason, detail)``: why a record cannot be used; ``reason`` is one of :data:`REASONS`.
+Refusal = tuple[str, str]
+
+
+def _refusal(exc: Exception) -> Refusal:
+    """The reason and detail for a decoder failure; every exception maps to one."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not_utf8", f"not UTF-8: {exc}"
+    if isinstance(exc, msgspec.ValidationError):
+        return _classify(exc), str(exc)
+    if isinstance(exc, msgspec.DecodeError):
+        # msgspec reports invalid UTF-8 inside a string as a DecodeError; values that are not
+        # UTF-8 are caught before decoding (see decode_batch), this is the fallback.
+        if "UTF-8" in str(exc):
+            return "not_utf8", str(exc)
+        return "bad_json", str(exc)
+    if isinstance(exc, RecursionError):
+        # The decoder recurses once per level of nesting; an unknown field nested ~1,000 deep
+        # (a 2 KB record) exhausts the interpreter's limit; shallower nesting in an unknown field
+        # is skipped with the field. No real event nests at all.
+        return "bad_json", (f"nests too deep: more levels of arrays or objects than the decoder "
+                            f"follows (about {sys.getrecursionlimit()})")
+    return "internal_error", f"the decoder failed: {exc!r}"
+
+
 def decode_batch(
     records: Sequence[Record], now_ms: int, limits: ValidationLimits = ValidationLimits()
 ) -> tuple[list[Event], list[Rejection]]:
-    """Decode and validate ``records``; return the good events in input order and the rejections."""
+    """Decode and validate ``records``; return the good events in input order and the rejections.
+
+    Never raises, whatever the bytes: every record is either an event or exactly one
+    rejection, so one poison record never costs the good ones beside it.
+    """
     events: list[Event] = []
     rejected: list[Rejection] = []
     lo = now_ms - limits.max_age_ms
     hi = now_ms + limits.max_future_ms
+    max_bytes = limits.max_payload_bytes
     decode = _decoder.decode
+    types = TOPIC_TYPES
+    refusal: Refusal
     for rec in records:
-        value = rec.value
-        event_type = TOPIC_TYPES.get(rec.topic)
-        if event_type is None:
-            rejected.append(Rejection(rec, "unknown_event_type", f"no event type for topic {rec.topic!r}"))
-            continue
-        if value is None or len(value) > limits.max_payload_bytes:
-            size = "no value" if value is None else f"{len(value)} bytes"
-            rejected.append(
-                Rejection(rec, "too_large" if value else "bad_json",
-                          f"{size}; limit {limits.max_payload_bytes} bytes")
-            )
-            continue
         try:
-            ev = decode(value)
-        except UnicodeDecodeError as exc:
-            rejected.append(Rejection(rec, "not_utf8", str(exc)))
-            continue
-        except msgspec.ValidationError as exc:
-            rejected.append(Rejection(rec, _classify(exc), str(exc)))
-            continue
-        except msgspec.DecodeError as exc:
-            rejected.append(Rejection(rec, "bad_json", str(exc)))
-            continue
-        if ev.event_type is not None and ev.event_type != event_type:
-            reason = "unknown_event_type" if ev.event_type not in EVENT_TYPES else "bad_value"
-            rejected.append(
-                Rejection(rec, reason, f"event_type {ev.event_type!r} on topic {rec.topic!r}")
-            )
-            continue
-        if not lo <= ev.ts <= hi:
-            rejected.append(
-                Rejection(rec, "ts_out_of_range",
-                          f"ts {ev.ts} outside [{lo}, {hi}] (epoch milliseconds expected)")
-            )
-            continue
-        ev.event_type = event_type
-        events.append(ev)
+            value = rec.value
+            event_type = types.get(rec.topic)
+            if event_type is None:
+                refusal = ("unknown_event_type", f"no event type for topic {rec.topic!r}")
+            elif value is None:
+                refusal = ("bad_json", "no value (a tombstone)")
+            elif len(value) > max_bytes:
+                refusal = ("too_large", f"{len(value)} bytes; limit {max_bytes} bytes")
+            else:
+                if not value.isascii():
+                    # msgspec skips unknown fields without checking their UTF-8: check it here.
+                    str(value, "utf-8")
+                ev = decode(value)
+                if ev.event_type is not None and ev.event_type != event_type:
+                    refusal = (
+                        "unknown_event_type" if ev.event_type not in EVENT_TYPES else "bad_value",
+                        f"event_type {ev.event_type!r} on topic {rec.topic!r}",
+                    )
+                elif not lo <= ev.ts <= hi:
+                    refusal = ("ts_out_of_range",
+                               f"ts {ev.ts} outside [{lo}, {hi}] (epoch milliseconds expected)")
+                else:
+                    ev.event_type = event_type
+                    events.append(ev)
+                    continue
+        except Exception as exc:
+            refusal = _refusal(exc)
+        rejected.append(Rejection(rec, *refusal))
     return events, rejected
 
 
-def decode_catalog_item(value: bytes) -> CatalogItem | None:
-    """Decode one catalogue record; ``None`` for a record that cannot be used."""
+def decode_catalog_item(
+    value: bytes | None, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> CatalogItem | Refusal:
+    """Decode one catalogue record: the item, or the ``(reason, detail)`` it cannot be used for.
+
+    Never raises; the same reasons as for events (``too_large`` over ``max_bytes``).
+    """
     try:
+        if value is None:
+            return "bad_json", "no value (a tombstone)"
+        if len(value) > max_bytes:
+            return "too_large", f"{len(value)} bytes; limit {max_bytes} bytes"
+        if not value.isascii():
+            str(value, "utf-8")
         return _catalog_decoder.decode(value)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
+    except Exception as exc:
+        return _refusal(exc)
 
 
 encode = msgspec.json.encode

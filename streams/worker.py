@@ -30,7 +30,7 @@ from model.pipeline import BatchResult, Pipeline, Recommendation
 from model.state import is_expired, load_state
 from streams import compat
 from streams.catalog import CatalogTailer
-from streams.deadletter import dead_letter
+from streams.deadletter import dead_letter_sink, send_dead_letter
 from streams.drain import PartitionDrain
 from streams.kafka import (
     DLQ_TOPIC,
@@ -104,7 +104,8 @@ class Runtime:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        self.tailer = CatalogTailer(s.bootstrap_servers, self.pipeline)
+        self.tailer = CatalogTailer(s.bootstrap_servers, self.pipeline, limits=s.validation_limits(),
+                                    reject=dead_letter_sink(self.producer, self.metrics.invalid))
         self.tailer.start()
         if s.metrics_port:
             start_http_server(s.metrics_port, registry=self.registry)
@@ -174,9 +175,8 @@ class Runtime:
     def _dead_letter(self, rejected: Sequence[Rejection], ticket: Ticket) -> None:
         report = self._durable(ticket)
         for rej in rejected:
-            key, value, headers = dead_letter(rej)
             ticket.expect()
-            send(self.producer, DLQ_TOPIC, key, value, headers, on_delivery=report)
+            send_dead_letter(self.producer, rej, on_delivery=report, topic=DLQ_TOPIC)
             self.metrics.invalid.labels(rej.reason).inc()
 
     def _write_states(self, table: faust.Table, states: dict[str, bytes], ticket: Ticket

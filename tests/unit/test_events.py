@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from model.events import REASONS, Record, ValidationLimits, decode_batch
+from model.events import (
+    REASONS,
+    CatalogItem,
+    Record,
+    ValidationLimits,
+    decode_batch,
+    decode_catalog_item,
+)
 
 NOW = 1_700_000_000_000
 
@@ -75,3 +82,104 @@ def test_batch_keeps_order_and_separates_bad_records() -> None:
     assert [e.event_id for e in events] == [f"e{i}" for i in range(5)]
     assert [(r.record.offset, r.reason) for r in rejected] == [(99, "bad_json")]
     assert "malformed" in rejected[0].detail
+
+
+# -- poison input: nothing a record holds makes decode_batch raise ----------------------------
+
+DEEP = 1000
+
+
+def nested(depth: int, open_: bytes = b"[", close: bytes = b"]") -> bytes:
+    return open_ * depth + b"1" + close * depth
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (good()[:-1] + b',"x":' + nested(DEEP) + b"}", "bad_json"),
+        (good()[:-1] + b',"x":' + nested(DEEP, b'{"a":', b"}") + b"}", "bad_json"),
+        (good()[:-1] + b',"x":' + nested(20_000) + b"}", "bad_json"),
+        (good()[:-1] + b',"x":' + b"[" * 50_000, "bad_json"),
+        (nested(DEEP, b'{"a":', b"}"), "bad_json"),
+        (nested(DEEP), "wrong_type"),
+        (good()[:-1] + b',"x":"\xff"}', "not_utf8"),
+        (good()[:-1] + b',"\xc3\x28":1}', "not_utf8"),
+        (good()[:-1] + b',"x":"\xed\xa0\x80"}', "not_utf8"),
+        (good(category="\ud800"), "bad_json"),
+        (good(price=float("nan")), "bad_json"),
+        (good(price=float("inf")), "bad_json"),
+        (good()[:-1] + b',"price":1e400}', "bad_value"),
+        (good(ts=10**30), "ts_out_of_range"),
+        (good(ts=-1), "ts_out_of_range"),
+        (good(ts=True), "wrong_type"),
+        (b'{"event_id":"e","user_id":"u","item_id":"i","ts":null}', "wrong_type"),
+        (b'{"event_id":null,"user_id":"u","item_id":"i","ts":1}', "wrong_type"),
+        (good(event_type=5), "wrong_type"),
+        (b"\xef\xbb\xbf" + good(), "bad_json"),
+        (good() + b"\x00", "bad_json"),
+        (b"null", "wrong_type"),
+    ],
+)
+def test_poison_records_are_rejected_with_their_reason(value: bytes, reason: str) -> None:
+    assert reason_of(value) == reason
+
+
+def test_deep_nesting_is_refused_as_too_deep_and_the_records_beside_it_pass() -> None:
+    poison = good()[:-1] + b',"x":' + nested(DEEP) + b"}"
+    assert len(poison) < 3000
+    records = [rec(good(event_id="a"), offset=0), rec(poison, offset=1),
+               rec(good(event_id="b"), offset=2)]
+    events, rejected = decode_batch(records, NOW)
+    assert [e.event_id for e in events] == ["a", "b"]
+    ((bad),) = rejected
+    assert (bad.record.offset, bad.reason) == (1, "bad_json")
+    assert "nests too deep" in bad.detail
+
+
+def test_invalid_utf8_is_not_utf8_wherever_it_is() -> None:
+    # Inside a known field msgspec reports a DecodeError; in an unknown one it would skip it.
+    for value in (b'{"event_id":"\xff"}', good()[:-1] + b',"extra":"caf\xe9"}'):
+        events, rejected = decode_batch([rec(value)], NOW)
+        assert events == [] and [r.reason for r in rejected] == ["not_utf8"]
+    # Valid UTF-8 beyond ASCII is fine.
+    (ev,), _ = decode_batch([rec(good(category="chaussures d'été"))], NOW)
+    assert ev.category == "chaussures d'été"
+
+
+def test_a_tombstone_is_bad_json_with_a_detail_that_says_so() -> None:
+    _, (rej,) = decode_batch([rec(None)], NOW)
+    assert rej.reason == "bad_json" and "tombstone" in rej.detail
+
+
+def test_an_unexpected_decoder_failure_is_one_rejection_not_a_crash() -> None:
+    class Weird(bytes):
+        def isascii(self) -> bool:
+            raise MemoryError("no room")
+
+    records = [rec(good(event_id="a")), rec(Weird(good())), rec(good(event_id="b"))]
+    events, rejected = decode_batch(records, NOW)
+    assert [e.event_id for e in events] == ["a", "b"]
+    assert [r.reason for r in rejected] == ["internal_error"]
+    assert "no room" in rejected[0].detail
+
+
+def test_catalog_item_or_why_not() -> None:
+    item = decode_catalog_item(b'{"item_id":"i1","category":"c","available":false}')
+    assert isinstance(item, CatalogItem) and (item.item_id, item.available) == ("i1", False)
+    cases = {
+        b'{"item_id":"i1","x":' + nested(DEEP) + b"}": "bad_json",
+        b"{oops": "bad_json",
+        b'{"item_id":"\xff"}': "not_utf8",
+        b'{"category":"c"}': "missing_field",
+        b'{"item_id":"i1","available":"no"}': "wrong_type",
+        b'{"item_id":""}': "bad_id",
+        b'{"item_id":"i1","price":-2}': "bad_value",
+        b'{"item_id":"i1","category":"' + b"c" * 70_000 + b'"}': "too_large",
+    }
+    for value, reason in cases.items():
+        got = decode_catalog_item(value)
+        assert isinstance(got, tuple), value[:40]
+        assert got[0] == reason, (value[:40], got)
+        assert got[1]
+    assert decode_catalog_item(None)[0] == "bad_json"
+    assert decode_catalog_item(b'{"item_id":"i1"}', max_bytes=5)[0] == "too_large"
