@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from pathlib import Path
 
 import torch
@@ -63,7 +64,8 @@ def save_checkpoint(directory: Path, payload: dict, keep: int = KEEP) -> Path:
     if version < 0:
         raise CheckpointError(f"checkpoint version must be >= 0, got {version}")
     final = directory / f"ckpt-{version:012d}.pt"
-    tmp = directory / f".{final.name}.{os.getpid()}.tmp"
+    # Unique per call: two saves of the same version at once must not share a temporary file.
+    tmp = directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(tmp, "wb") as f:
             torch.save(payload, f)

@@ -11,6 +11,7 @@ model learned every valid event exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from collections import Counter
@@ -213,10 +214,8 @@ def valid_events(log: dict[tuple[str, int], list[Record]]) -> list[Event]:
     out = []
     for records in log.values():
         for r in records:
-            try:
+            with contextlib.suppress(msgspec.DecodeError):
                 out.append(msgspec.json.decode(r.value, type=Event))
-            except msgspec.DecodeError:
-                pass
     return out
 
 
