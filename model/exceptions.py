@@ -2,7 +2,14 @@
 
 
 class FeedrecError(Exception):
-    """Root of every error feedrec raises on purpose."""
+    """Root of every error feedrec raises on purpose.
+
+    The command line prints the message as one line (``feedrec: <message>``) and exits with
+    ``exit_code``; so a message names what is wrong and what to do about it.
+    """
+
+    #: Exit status of the command line for this error: 2 for something the user can fix.
+    exit_code = 2
 
 
 class ConfigError(FeedrecError):

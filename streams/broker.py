@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from model.exceptions import ConfigError
+from streams.exceptions import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,14 @@ def free_port() -> int:
 class EmbeddedBroker:
     """A Tansu broker process on ``127.0.0.1:port`` with in-memory storage."""
 
-    def __init__(self, port: int = 9092, host: str = "localhost", log_path: Path | None = None):
+    def __init__(self, port: int = 9092, host: str = "localhost", log_path: Path | None = None,
+                 own_session: bool = False):
+        """``own_session`` keeps the terminal's Ctrl-C (sent to the whole foreground process
+        group) from reaching the broker, so that its owner can stop the broker last."""
         self.port = port
         self.host = host
         self.log_path = log_path
+        self.own_session = own_session
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,14 +90,19 @@ class EmbeddedBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            start_new_session=self.own_session,
         )
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
+            where = f"; see {self.log_path}" if self.log_path else ""
             if self.proc.poll() is not None:
-                raise RuntimeError(f"embedded broker exited with status {self.proc.returncode}")
+                raise BrokerUnavailable(
+                    f"embedded broker ({binary}) exited with status {self.proc.returncode} while "
+                    f"starting{where}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"embedded broker did not listen on {self.port} in {timeout}s")
+                raise BrokerUnavailable(
+                    f"embedded broker did not listen on port {self.port} within {timeout:g}s{where}")
             time.sleep(0.05)
         log.info("embedded broker (Tansu %s) on %s", binary, self.bootstrap)
         return self

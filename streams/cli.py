@@ -1,4 +1,8 @@
-"""``feedrec`` command line: broker, worker, simulate, replay, demo, bench, settings."""
+"""``feedrec`` command line: broker, worker, simulate, replay, demo, bench, settings.
+
+A user error (a bad setting or argument, a missing file, no broker) is one line on stderr,
+``feedrec: <what is wrong and what to do>``, and a non-zero status; ``-v`` adds the traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,50 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from model.exceptions import FeedrecError
 from model.methods import METHOD_NAMES
 from streams.kafka import PRODUCER_LINGER_MS
 
 log = logging.getLogger("feedrec")
+
+#: ``feedrec worker --loglevel`` choices and their levels.
+WORKER_LOGLEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING,
+                    "info": logging.INFO, "debug": logging.DEBUG}
+
+
+def _number(parse: Callable[[str], float], low: float, what: str,
+            high: float = float("inf")) -> Callable[[str], float]:
+    """An argparse ``type`` that accepts ``parse(text)`` within ``[low, high]`` (finite)."""
+
+    def check(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not low <= value <= high or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    check.__name__ = what  # argparse names the type in some messages
+    return check
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line, like every other user error (``-h`` has the rest)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} -h`)\n")
+
+
+_positive = _number(float, 1e-9, "a positive number")
+_non_negative = _number(float, 0.0, "a number >= 0")
+_count = _number(int, 1, "a whole number >= 1")
+_non_negative_int = _number(int, 0, "a whole number >= 0")
+_port = _number(int, 1, "a TCP port, 1-65535", 65535)
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -43,10 +84,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.kafka import wait_for_broker
     from streams.producers import simulate
     from streams.settings import Settings
 
     s = Settings.from_env()
+    wait_for_broker(s.bootstrap_servers, timeout=s.connect_timeout_s)
     sent = simulate(s, rate=args.rate, duration_s=args.duration, users=args.users,
                     items=args.items, seed=args.seed, feedback=not args.no_feedback)
     print(f"sent {sent} events", flush=True)
@@ -54,10 +97,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from streams.kafka import wait_for_broker
     from streams.producers import replay_file
+    from streams.replay import check_dataset
     from streams.settings import Settings
 
-    sent = replay_file(Settings.from_env(), args.path, speedup=args.speedup, limit=args.limit,
+    s = Settings.from_env()
+    check_dataset(args.path)  # before waiting for a broker
+    wait_for_broker(s.bootstrap_servers, timeout=s.connect_timeout_s)
+    sent = replay_file(s, args.path, speedup=args.speedup, limit=args.limit,
                        fav_as=args.fav_as)
     print(f"sent {sent} events", flush=True)
     return 0
@@ -94,23 +142,24 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="feedrec", description=__doc__)
+    p = _Parser(prog="feedrec", description=(__doc__ or "").replace("``", ""),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
-    b.add_argument("--port", type=int, default=9092)
+    b.add_argument("--port", type=_port, default=9092)
     b.set_defaults(func=_cmd_broker)
 
     w = sub.add_parser("worker", help="run the Faust worker")
-    w.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    w.add_argument("--loglevel", default="warn", choices=list(WORKER_LOGLEVELS))
     w.set_defaults(func=_cmd_worker)
 
     s = sub.add_parser("simulate", help="publish a simulated closed-loop shop's events")
-    s.add_argument("--rate", type=float, default=1000.0, help="events per second")
-    s.add_argument("--duration", type=float, default=60.0, help="seconds")
-    s.add_argument("--users", type=int, default=2000)
-    s.add_argument("--items", type=int, default=5000)
+    s.add_argument("--rate", type=_positive, default=1000.0, help="events per second")
+    s.add_argument("--duration", type=_positive, default=60.0, help="seconds")
+    s.add_argument("--users", type=_count, default=2000)
+    s.add_argument("--items", type=_count, default=5000)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-feedback", action="store_true",
                    help="do not read recommendations (an open loop)")
@@ -118,16 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="publish a dataset file in time order")
     r.add_argument("path")
-    r.add_argument("--speedup", type=float, default=0.0,
+    r.add_argument("--speedup", type=_non_negative, default=0.0,
                    help="divide the original gaps by this (0 = as fast as possible)")
-    r.add_argument("--limit", type=int, default=None)
+    r.add_argument("--limit", type=_non_negative_int, default=None)
     r.add_argument("--fav-as", default=None, choices=["browse", "click", "cart", "purchase"],
                    help="map Taobao 'fav' to this type (default: dropped)")
     r.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("demo", help="broker + worker + simulator, live progress, chart")
-    d.add_argument("--duration", type=float, default=120.0, help="seconds of simulated traffic")
-    d.add_argument("--rate", type=float, default=600.0, help="events per second")
+    d.add_argument("--duration", type=_positive, default=120.0,
+                   help="seconds of simulated traffic")
+    d.add_argument("--rate", type=_positive, default=600.0, help="events per second")
     d.add_argument("--chart", default="feedrec-demo.png")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
@@ -139,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repeat for several (default: all)")
     e.add_argument("--json", default=None, help="write the report window's metrics here")
     e.add_argument("--chart", default=None, help="PNG of HitRate@20 over time per method")
-    e.add_argument("--limit", type=int, default=None, help="only the first N events")
+    e.add_argument("--limit", type=_count, default=None, help="only the first N events")
     e.add_argument("--fav-as", default=None, choices=["browse", "click", "cart", "purchase"],
                    help="map Taobao 'fav' to this type (default: dropped)")
     e.add_argument("--score-browse", action="store_true",
@@ -150,11 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     n = sub.add_parser("bench", help="throughput and latency benchmark on the embedded broker")
-    n.add_argument("--events", type=int, default=200_000)
-    n.add_argument("--latency-rate", type=float, default=2000.0)
-    n.add_argument("--latency-seconds", type=float, default=30.0)
+    n.add_argument("--events", type=_count, default=200_000)
+    n.add_argument("--latency-rate", type=_positive, default=2000.0)
+    n.add_argument("--latency-seconds", type=_positive, default=30.0)
     n.add_argument("--output", default=None, help="also write the figures as JSON here")
-    n.add_argument("--producer-linger-ms", type=int, default=PRODUCER_LINGER_MS,
+    n.add_argument("--producer-linger-ms", type=_non_negative_int, default=PRODUCER_LINGER_MS,
                    help="batching wait of every producer: the simulated shop's and the worker's")
     n.set_defaults(func=_cmd_bench)
 
@@ -166,15 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet = args.command in ("demo", "bench", "evaluate")  # their own output is the report
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
+    if args.command == "worker" and not args.verbose:
+        # The worker's --loglevel holds from the start, not only once Faust sets up logging.
+        level = WORKER_LOGLEVELS[args.loglevel]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # a dozen lines per start
     try:
         return int(args.func(args) or 0)
     except FeedrecError as exc:
-        print(f"feedrec: {exc}", file=sys.stderr)
-        return 2
+        if args.verbose:
+            traceback.print_exc()
+        message = " ".join(str(exc).splitlines())
+        print(f"feedrec: {message}", file=sys.stderr, flush=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -3,6 +3,11 @@
 Starts the embedded broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` names a cluster), a worker process
 and the closed-loop simulator, prints progress every few seconds from the worker's own metrics,
 then shuts everything down and writes a PNG of online hit rate and CTR over time.
+
+Ctrl-C ends the traffic early, and the demo still stops things in order (simulator, worker,
+broker) and prints its summary. The terminal sends Ctrl-C to every process of the foreground
+group, so the broker and the worker run in sessions of their own: only the demo hears it, and
+the broker cannot go first and leave the others retrying their connections.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, free_port, port_open
+from streams.exceptions import WorkerStartError
 from streams.metrics import Scrape, histogram_quantile, scrape
 from streams.settings import Settings
 
@@ -36,7 +42,7 @@ def cluster(log_dir: Path) -> Iterator[str]:
         yield configured
         return
     port = 9092 if not port_open("127.0.0.1", 9092) else free_port()
-    broker = EmbeddedBroker(port=port, log_path=log_dir / "broker.log").start()
+    broker = EmbeddedBroker(port=port, log_path=log_dir / "broker.log", own_session=True).start()
     try:
         yield broker.bootstrap
     finally:
@@ -44,34 +50,47 @@ def cluster(log_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def worker_process(bootstrap: str, data_dir: Path, app_id: str, env: dict[str, str] | None = None
+def worker_process(bootstrap: str, data_dir: Path | None, app_id: str,
+                   env: dict[str, str] | None = None, *, cwd: Path | None = None,
+                   loglevel: str = "info", log_path: Path | None = None,
                    ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A ``feedrec worker`` subprocess; yields it and its metrics URL once metrics answer."""
+    """A ``feedrec worker`` subprocess; yields it and its metrics URL once metrics answer.
+
+    ``data_dir`` None leaves ``FEEDREC_DATA_DIR`` unset (the worker's default, under ``cwd``);
+    the log goes to ``log_path``, by default ``worker.log`` in the data directory. The worker
+    runs in a session of its own (a terminal's Ctrl-C does not reach it); leaving the block
+    stops it with SIGTERM.
+    """
     port = free_port()
-    full_env = {
-        **os.environ,
+    full_env = {k: v for k, v in os.environ.items() if k != "FEEDREC_DATA_DIR"}
+    full_env.update({
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "FEEDREC_DATA_DIR": str(data_dir),
         "FEEDREC_METRICS_PORT": str(port),
         "FEEDREC_APP_ID": app_id,
         "FEEDREC_SESSION_TIMEOUT_S": "6",
+        **({"FEEDREC_DATA_DIR": str(data_dir)} if data_dir is not None else {}),
         **(env or {}),
-    }
-    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], env=full_env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    })
+    if log_path is None:
+        log_path = (data_dir or cwd or Path.cwd()) / "worker.log"
+    log = open(log_path, "ab")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", loglevel],
+                            env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                            start_new_session=True)
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode}; see {log.name}")
+                raise WorkerStartError(f"worker exited with {proc.returncode} while starting; "
+                                       f"see {log.name}")
             try:
                 scrape(url)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"worker metrics did not answer; see {log.name}") from None
+                    raise WorkerStartError(f"worker metrics did not answer within 120s; see "
+                                           f"{log.name}") from None
                 time.sleep(0.2)
         yield proc, url
     finally:
@@ -140,9 +159,35 @@ def write_chart(points: list[Point], path: Path) -> None:
     plt.close(fig)
 
 
+def settled(url: str, timeout: float = 15.0) -> Scrape:
+    """The worker's figures once it has finished what is in flight (or after ``timeout``;
+    another Ctrl-C stops waiting)."""
+    deadline = time.monotonic() + timeout
+    last = scrape(url)
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            cur = scrape(url)
+            if cur.events == last.events:
+                break
+            last = cur
+    except KeyboardInterrupt:
+        pass
+    return last
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedrec-demo.png",
              seed: int = 0) -> int:
     from streams.producers import simulate
+
+    # The broker and the worker have sessions of their own, so a closed terminal (SIGHUP) or a
+    # SIGTERM no longer reaches them: both stop the demo the way Ctrl-C does, in order.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
     work = Path(tempfile.mkdtemp(prefix="feedrec-demo-"))
     print(f"feedrec demo: {duration_s:.0f}s of simulated shop traffic at {rate:.0f} events/s "
@@ -160,11 +205,11 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
                 target=lambda: sent.__setitem__(0, simulate(
                     settings, rate=rate, duration_s=duration_s, seed=seed, stop=stop)),
                 name="simulator", daemon=True)
+            first = prev = scrape(url)
+            t0 = first.at
             sim.start()
             print("  simulator  started; Ctrl-C stops early\n", flush=True)
             print("  time  events/s  recs/s  hit-rate   CTR   p50 ms  p99 ms  model", flush=True)
-            first = prev = scrape(url)
-            t0 = first.at
             try:
                 while sim.is_alive():
                     sim.join(PROGRESS_EVERY_S)
@@ -178,17 +223,11 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
                           f"{p.hit_rate:8.3f} {_fmt(p.ctr, '6.3f')} {_fmt(p.p50_ms, '7.0f')} "
                           f"{_fmt(p.p99_ms, '7.0f')}  v{cur.model_version:.0f}", flush=True)
             except KeyboardInterrupt:
+                # First the simulator, while the broker and the worker still serve it.
+                print("\n  interrupted: stopping the simulator ...", flush=True)
                 stop.set()
                 sim.join()
-            # Let the worker finish what is in flight before reading the totals.
-            deadline = time.monotonic() + 15
-            last = scrape(url)
-            while time.monotonic() < deadline:
-                time.sleep(1.0)
-                cur = scrape(url)
-                if cur.events == last.events:
-                    break
-                last = cur
+            last = settled(url)
             total = interval(first, last, t0)
             print("\n  stopping worker and broker ...", flush=True)
     events = last.events - first.events

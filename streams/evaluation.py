@@ -22,9 +22,11 @@ from index import set_threads
 from model.candidates import SourceConfig
 from model.evaluate import Result, evaluate, split_time
 from model.events import TOPIC_TYPES, Event
+from model.exceptions import ConfigError
 from model.methods import METHOD_NAMES, Feedrec, make_method
 from model.pipeline import PipelineConfig
-from streams.replay import read_events
+from streams.exceptions import DatasetError
+from streams.replay import check_dataset, read_events
 from streams.simulator import Shop, SimConfig
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,28 @@ def simulated_events(n: int, seed: int = 0) -> list[Event]:
     return out
 
 
+def sim_size(spec: str) -> int | None:
+    """N of a ``sim`` / ``sim:N`` dataset spec, None for a file; :class:`DatasetError` if N is
+    not a whole number >= 1."""
+    if spec != "sim" and not spec.startswith("sim:"):
+        return None
+    text = spec.partition(":")[2]
+    if not text:
+        return 100_000
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise DatasetError(f"dataset {spec!r}: expected sim or sim:N with N a whole number of "
+                           "events >= 1 (e.g. sim:20000), or the path of a dataset file")
+    return n
+
+
 def load_dataset(spec: str, fav_as: str | None = None, limit: int | None = None) -> list[Event]:
     """Events of ``spec``: a dataset file, or ``sim[:N]``."""
-    if spec == "sim" or spec.startswith("sim:"):
-        n = int(spec.partition(":")[2] or 100_000)
-        if n < 1:
-            raise ValueError(f"sim:N needs N >= 1, got {n}")
+    n = sim_size(spec)
+    if n is not None:
         return simulated_events(min(n, limit or n))
     out: list[Event] = []
     for topic, fields in read_events(spec, fav_as=fav_as):
@@ -167,9 +185,23 @@ def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | N
     # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
     torch.set_num_threads(1)
     set_threads(1)
+    # Input errors first, before minutes of evaluation: the dataset, where results go, extras.
+    if sim_size(dataset) is None:
+        check_dataset(dataset)
+    for option, out_path in (("--json", json_path), ("--chart", chart)):
+        parent = Path(out_path).resolve().parent if out_path else None
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"{option} {out_path}: directory {parent} does not exist; create "
+                              "it or write the file elsewhere")
     names = list(dict.fromkeys(methods)) or list(METHOD_NAMES)
-    built = {name: make_method(name) for name in names}  # fails fast on a missing extra
+    try:
+        built = {name: make_method(name) for name in names}  # fails fast on a missing extra
+    except ImportError as exc:
+        raise ConfigError(f"{exc}; or leave that method out (--method NAME ...)") from None
     events = load_dataset(dataset, fav_as=fav_as, limit=limit)
+    if not events:
+        raise DatasetError(f"{dataset}: no events to evaluate on (an empty file, or only "
+                           "behaviours that are dropped, such as Taobao 'fav' without --fav-as)")
     label = Path(dataset).name if not dataset.startswith("sim") else dataset
     tuned: dict | None = None
     if tune and "feedrec" in built:

@@ -61,17 +61,34 @@ def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
 
 
 def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Return once a broker at ``bootstrap`` answers; raise :class:`BrokerUnavailable` after
+    ``timeout`` seconds.
+
+    This is the first contact of every command, so it keeps quiet while it waits: librdkafka's
+    log lines (one per failed connection, many a second) go to this module's logger at debug
+    level (``feedrec -v`` shows them) instead of stderr.
+    """
+    from streams.exceptions import BrokerUnavailable
+
+    class _Debug:
+        """A librdkafka ``logger`` that turns its every line into a debug record."""
+
+        def log(self, level: int, msg: str, *args: object) -> None:
+            log.debug("librdkafka: " + msg, *args)
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _Debug()})
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin.list_topics(timeout=2)
+            admin.list_topics(timeout=max(min(2.0, deadline - time.monotonic()), 0.1))
             return
         except KafkaException as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s: start one "
-                    "(`feedrec broker`) or set KAFKA_BOOTSTRAP_SERVERS"
+            admin.poll(0)  # hands the queued log lines to _Debug
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"no Kafka broker answered at {bootstrap} within {timeout:g}s: start one "
+                    "(`feedrec broker`) or point KAFKA_BOOTSTRAP_SERVERS at one "
+                    "(FEEDREC_CONNECT_TIMEOUT_S sets how long to wait)"
                 ) from exc
 
 

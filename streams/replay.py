@@ -21,16 +21,34 @@ import gzip
 import io
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from model.events import EVENT_TYPES, MAX_ID_LEN
-from streams.exceptions import ReplayFormatError
+from streams.exceptions import DatasetError, ReplayFormatError
 
 TAOBAO_BEHAVIOURS = {"pv": "browse", "cart": "cart", "buy": "purchase"}
 GENERIC_HEADER = ["ts", "user_id", "item_id", "event_type"]
+
+
+def check_dataset(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it is a readable file; :class:`DatasetError` if not."""
+    path = Path(path)
+    if not path.exists():
+        problem = "no such file"
+    elif path.is_dir():
+        problem = "a directory, not a file"
+    elif not os.access(path, os.R_OK):
+        problem = "not readable (permission denied)"
+    else:
+        return path
+    raise DatasetError(
+        f"{path}: {problem}; give the path of a Taobao UserBehavior or generic CSV file "
+        "(plain or gzip)"
+    )
 
 
 def _open(path: Path) -> io.TextIOBase:
@@ -55,7 +73,7 @@ def read_events(path: str | Path, fav_as: str | None = None) -> Iterator[tuple[s
     ``fav_as`` maps Taobao's ``fav`` to an event type (e.g. ``"click"``); by default it is dropped.
     Arguments are checked at the call, the file as it is read.
     """
-    path = Path(path)
+    path = check_dataset(path)
     if fav_as is not None and fav_as not in EVENT_TYPES:
         raise ValueError(f"fav_as must be one of {', '.join(EVENT_TYPES)}, got {fav_as!r}")
     return _read(path, fav_as)
@@ -64,7 +82,11 @@ def read_events(path: str | Path, fav_as: str | None = None) -> Iterator[tuple[s
 def _read(path: Path, fav_as: str | None) -> Iterator[tuple[str, dict]]:
     """The generator behind :func:`read_events`: detect the format, then parse."""
     stem = _stem(path)
-    with _open(path) as f:
+    try:
+        f = _open(path)
+    except OSError as exc:  # gone or made unreadable since it was checked
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with f:
         reader = csv.reader(f, strict=True)
         rows = _rows(path, reader)
         first = next(rows, None)
@@ -92,6 +114,9 @@ def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[list[str]]:
                                 f"({exc})") from None
     except csv.Error as exc:
         raise ReplayFormatError(f"{path}:{line + 1}: expected CSV ({exc})") from None
+    except (EOFError, OSError) as exc:  # a truncated or corrupt gzip file, a read error
+        raise ReplayFormatError(f"{path}:{line + 1}: the file is cut short or corrupt at or "
+                                f"after this line ({exc})") from None
 
 
 def _check_ids(path: Path, line: int, user: str, item: str) -> None:

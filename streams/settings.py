@@ -52,6 +52,17 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    problem = "must be a TCP port, 1-65535 (0 turns the endpoint off)"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not 0 <= value <= 65535:
+        raise ValueError(problem)
+    return value
+
+
 def _flag(text: str) -> bool:
     value = text.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
@@ -100,8 +111,7 @@ SETTINGS: dict[str, Setting] = {
     "data_dir": Setting("FEEDREC_DATA_DIR", ".feedrec",
                         "Checkpoints and worker files.", Path),
     "metrics_port": Setting("FEEDREC_METRICS_PORT", "9400",
-                            "Port of the Prometheus /metrics endpoint (0 = off).",
-                            _non_negative_int),
+                            "Port of the Prometheus /metrics endpoint (0 = off).", _port),
     "consumer": Setting("FEEDREC_CONSUMER", "batch",
                         "How events are read: 'batch' (confluent-kafka batches over the partitions "
                         "Faust assigns) or 'faust' (a Faust agent with take_events).",
@@ -184,6 +194,9 @@ SETTINGS: dict[str, Setting] = {
                                "Feedback events in the online hit-rate window.", _positive_int),
     "session_timeout_s": Setting("FEEDREC_SESSION_TIMEOUT_S", "10",
                                  "Consumer group session timeout.", _positive_float),
+    "connect_timeout_s": Setting("FEEDREC_CONNECT_TIMEOUT_S", "30",
+                                 "How long the worker and the tools wait on start for a Kafka "
+                                 "broker to answer before giving up.", _positive_float),
     "seed": Setting("FEEDREC_SEED", "0", "Random seed of the model.", int),
 }
 
@@ -226,6 +239,7 @@ class Settings:
     max_event_future_s: float
     hit_rate_window: int
     session_timeout_s: float
+    connect_timeout_s: float
     seed: int
 
     @classmethod

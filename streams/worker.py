@@ -108,7 +108,16 @@ class Runtime:
                                     reject=dead_letter_sink(self.producer, self.metrics.invalid))
         self.tailer.start()
         if s.metrics_port:
-            start_http_server(s.metrics_port, registry=self.registry)
+            try:
+                start_http_server(s.metrics_port, registry=self.registry)
+            except OSError as exc:
+                from model.exceptions import ConfigError
+
+                raise ConfigError(
+                    f"FEEDREC_METRICS_PORT={s.metrics_port}: cannot serve /metrics on that port "
+                    f"({exc.strerror or exc}): stop what listens there, or set "
+                    "FEEDREC_METRICS_PORT to a free port (0 turns the endpoint off)."
+                ) from None
             log.info("metrics on http://localhost:%d/metrics", s.metrics_port)
 
     def begin(self, starts: dict[str, int]) -> None:
@@ -355,10 +364,40 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker in the foreground until SIGINT/SIGTERM."""
-    from faust.worker import Worker
+    """Run the worker in the foreground until SIGINT/SIGTERM, or until its app crashes.
 
+    What a first run gets wrong (the data directory, the broker) is checked before anything is
+    built, and fails as one :class:`~model.exceptions.FeedrecError`. A crash (an agent, task or
+    timer raising) ends the process with status 1 within a few seconds, so that its supervisor
+    restarts it (:mod:`streams.supervision`).
+    """
+    import os
+
+    from model.exceptions import ConfigError
+    from streams.exceptions import WorkerCrashed
+    from streams.supervision import CrashExitWorker, EscalatingSupervisor, crash_line
+
+    data = settings.data_dir
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        if not os.access(data, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        raise ConfigError(
+            f"FEEDREC_DATA_DIR={str(data)!r} cannot be used as the worker's data directory "
+            f"({exc.strerror or exc}): point it at a writable directory."
+        ) from None
+    wait_for_broker(settings.bootstrap_servers, timeout=settings.connect_timeout_s)
     app, rt = create_app(settings)
+    app.conf.agent_supervisor = EscalatingSupervisor
     rt.prepare()
     log.info("model on %s, index %s", rt.pipeline.model.device, rt.pipeline.index.name)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    # mode reads level names through logging, which knows neither "crit" nor "warn" by default.
+    level = {"crit": "critical", "warn": "warning"}.get(loglevel.lower(), loglevel)
+    worker = CrashExitWorker(app, loglevel=level, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if worker.crashed:
+            raise WorkerCrashed(crash_line(worker.crash_reason)) from None
+        raise
