@@ -75,6 +75,7 @@ class Runtime:
         self.producer = make_producer(settings.bootstrap_servers, settings.producer_linger_ms)
         self.tailer: CatalogTailer | None = None
         self._last_checkpoint_version = -1
+        self._checkpointing = asyncio.Lock()
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -129,15 +130,15 @@ class Runtime:
             self._last_checkpoint_version = snap["version"]
 
     async def checkpoint(self) -> None:
-        if (self.pipeline.model.version == self._last_checkpoint_version
-                and not self.pipeline.pending):
-            return
-        t0 = time.perf_counter()
-        snap = self.pipeline.snapshot()
-        await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
-        await asyncio.to_thread(self.producer.flush, 10)
-        self._last_checkpoint_version = snap["version"]
-        self.metrics.checkpoint_seconds.set(time.perf_counter() - t0)
+        async with self._checkpointing:  # the timer's and the shutdown's, one at a time
+            if (self.pipeline.model.version == self._last_checkpoint_version
+                    and not self.pipeline.pending):
+                return
+            t0 = time.perf_counter()
+            snap = self.pipeline.snapshot()
+            await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
+            self._last_checkpoint_version = snap["version"]
+            self.metrics.checkpoint_seconds.set(time.perf_counter() - t0)
 
     async def shutdown(self) -> None:
         if self.tailer is not None:
@@ -257,6 +258,7 @@ class Runtime:
             for feature, weight in self.pipeline.ranker.as_dict().items():
                 m.ranker_weight.labels(feature).set(weight)
         m.model_version.set(self.pipeline.model.version)
+        m.model_events.set(self.pipeline.learned_events + self.pipeline.pending)
         m.index_size.set(len(self.pipeline.index))
         m.index_refresh_seconds.set(self.pipeline.refresher.last_duration)
         for stage, seconds in result.timings.items():

@@ -88,6 +88,9 @@ class ChaosPlan:
     flow_tail_s: float = 1.0
     seed: int = 0
     items: int = 500
+    #: Freeze the broker (SIGSTOP, then SIGCONT) this long once the first worker processes,
+    #: while the flow goes on (needs the broker's pid; 0 = no freeze).
+    freeze_s: float = 0.0
     #: A replacement that has not processed an event by then counts as not recovered.
     recovery_timeout_s: float = 60.0
     #: Longest wait for the final states once publishing stopped.
@@ -131,6 +134,8 @@ class ChaosReport:
     #: Seconds from each SIGKILL until the replacement processed events again.
     recovery_s: list[float]
     not_recovered: int
+    #: Seconds from the broker's SIGCONT until a list reached the recommendations topic.
+    freeze_recovery_s: float
     #: Events the killed worker had counted when it was killed (how far into its work it was).
     events_at_kill: list[int]
     #: Seconds from the first start until the first worker processed an event.
@@ -469,8 +474,10 @@ class ChaosRun:
     """One crash run against a broker; :meth:`run` returns its :class:`ChaosReport`."""
 
     def __init__(self, bootstrap: str, data_dir: Path, plan: ChaosPlan,
-                 app_id: str | None = None) -> None:
+                 app_id: str | None = None, broker_pid: int | None = None) -> None:
         self.bootstrap = bootstrap
+        self.broker_pid = broker_pid
+        self.freeze_recovery_s = float("nan")
         self.plan = plan
         self.prefix = f"chaos{uuid.uuid4().hex[:6]}"
         self.app_id = app_id or f"feedrec-chaos-{self.prefix}"
@@ -502,6 +509,31 @@ class ChaosRun:
                 next_probe += 1.0
             time.sleep(0.05)
         return None
+
+    def _freeze(self) -> None:
+        """Stop the broker for ``freeze_s``, resume it, and time the first list after."""
+        if self.broker_pid is None:
+            raise ValueError("a freeze needs the broker's pid")
+        recs = TopicTail(self.bootstrap, RECS_TOPIC, self.ours)
+        try:
+            recs.to_end()
+            os.kill(self.broker_pid, signal.SIGSTOP)
+            try:
+                time.sleep(self.plan.freeze_s)
+            finally:
+                os.kill(self.broker_pid, signal.SIGCONT)
+            resumed = time.monotonic()
+            deadline = resumed + self.plan.recovery_timeout_s
+            while time.monotonic() < deadline:
+                if recs.poll():
+                    self.freeze_recovery_s = time.monotonic() - resumed
+                    log.info("lists flowing again %.1f s after the broker resumed",
+                             self.freeze_recovery_s)
+                    return
+            log.warning("no list within %.0f s of the broker resuming",
+                        self.plan.recovery_timeout_s)
+        finally:
+            recs.close()
 
     def _until_kill(self, k: int, rng: random.Random) -> int:
         """Let the worker run until kill ``k`` is due; the events it has counted by then."""
@@ -544,6 +576,8 @@ class ChaosRun:
                         f"the first worker processed nothing within "
                         f"{plan.recovery_timeout_s:.0f} s; see {self.worker.log_path}")
                 self.first_start_s = first
+                if plan.freeze_s > 0:
+                    self._freeze()
                 for k in range(plan.kills):
                     self.events_at_kill.append(self._until_kill(k, rng))
                     self.worker.kill()
@@ -677,6 +711,7 @@ class ChaosRun:
             crash_codes=list(self.worker.crash_codes),
             recovery_s=[round(s, 2) for s in self.recovery_s],
             not_recovered=self.not_recovered,
+            freeze_recovery_s=round(self.freeze_recovery_s, 2),
             events_at_kill=self.events_at_kill,
             first_start_s=round(self.first_start_s, 2),
             settled=settled,
@@ -692,6 +727,7 @@ def _applied(raw: bytes | None) -> int:
     return sum(load_state(raw).counts)
 
 
-def run_chaos(bootstrap: str, data_dir: Path, plan: ChaosPlan) -> ChaosReport:
+def run_chaos(bootstrap: str, data_dir: Path, plan: ChaosPlan,
+              broker_pid: int | None = None) -> ChaosReport:
     """Run ``plan`` against the broker at ``bootstrap``; the worker's files go to ``data_dir``."""
-    return ChaosRun(bootstrap, data_dir, plan).run()
+    return ChaosRun(bootstrap, data_dir, plan, broker_pid=broker_pid).run()
