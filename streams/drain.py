@@ -61,6 +61,8 @@ class PartitionDrain:
         self._current: set[int] = set()
         self._applied = asyncio.Event()
         self._stopped = False
+        #: The run loop has returned or died: nothing is in flight any more.
+        self._ended = False
 
     def want(self, partitions: set[int]) -> None:
         """Read these partitions (of every event topic) from the next batch on."""
@@ -70,7 +72,7 @@ class PartitionDrain:
     async def release(self) -> None:
         """Stop reading and return once no batch is in flight (before Faust revokes tables)."""
         self.want(set())
-        if self._current:
+        if self._current and not self._ended:
             await self._applied.wait()
 
     async def close(self) -> None:
@@ -121,6 +123,14 @@ class PartitionDrain:
             log.debug("offsets not stored: %s", exc)
 
     async def run(self, handle: Callable[[Sequence[Record]], None]) -> None:
+        try:
+            await self._run(handle)
+        finally:
+            # Also when a batch raised: whoever waits in release() must not wait forever.
+            self._ended = True
+            self._applied.set()
+
+    async def _run(self, handle: Callable[[Sequence[Record]], None]) -> None:
         consume = self.consumer.consume
         while not self._stopped:
             self._apply()
