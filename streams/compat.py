@@ -1,4 +1,5 @@
-"""Table recovery that does not trust the broker's high watermark alone.
+"""Faust patches: table recovery that does not trust the broker's high watermark alone, and a
+restart that does not sit idle.
 
 Faust restores a table by reading its changelog up to the high watermark the broker reports.
 The embedded broker (Tansu, as pinned) reports the base offset of the partition's last record
@@ -6,6 +7,12 @@ batch plus one, not the offset after its last record, so a restore stopped short
 batch and silently lost the newest user states. Before recovery starts we read each changelog
 partition from the reported mark to its real end and raise the mark to the last offset found.
 Against a broker that reports correctly this reads one record per partition and changes nothing.
+
+A restarted worker used to wait on Faust twice for nothing, measured on the embedded broker:
+its table manager sleeps 1 s before recovery starts (for tables declared late; ours are all
+declared before the app starts), and its consumer holds every fetch up to a hard-coded 1.5 s,
+so recovery's offset requests and changelog reads queue behind idle fetches (2-2.5 s of the
+restart). The fetch wait drops to :data:`FETCH_MAX_WAIT_MS` and the sleep goes.
 """
 
 from __future__ import annotations
@@ -17,13 +24,18 @@ import uuid
 from collections.abc import Mapping
 
 from confluent_kafka import Consumer, TopicPartition
+from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 log = logging.getLogger(__name__)
 
 _original = Recovery._build_highwaters
+_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _IDLE_S = 0.5
+#: Longest a fetch of Faust's consumer (tables, the assignment topic) waits for data.
+FETCH_MAX_WAIT_MS = 100
 
 
 def true_last_offsets(bootstrap: str, marks: Mapping[TP, int], timeout: float = 10.0
@@ -66,6 +78,21 @@ async def _build_highwaters(self: Recovery, consumer, tps, destination, title) -
             destination[tp] = offset
 
 
+def _worker_consumer(self: AIOKafkaConsumerThread, transport):  # type: ignore[no-untyped-def]
+    consumer = _create_worker_consumer(self, transport)
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher it builds on start
+    return consumer
+
+
+async def _table_manager_on_start(self: TableManager) -> None:
+    """Faust's own, less its 1 s sleep."""
+    if not self.should_stop:
+        await self._update_channels()
+        await self.recovery.start()
+
+
 def install() -> None:
-    """Patch Faust's recovery once per process (idempotent)."""
+    """Patch Faust once per process (idempotent)."""
     Recovery._build_highwaters = _build_highwaters  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._create_worker_consumer = _worker_consumer  # type: ignore[method-assign]
+    TableManager.on_start = _table_manager_on_start  # type: ignore[method-assign]

@@ -192,11 +192,19 @@ SETTINGS: dict[str, Setting] = {
                                   "Timestamps further ahead are refused.", _positive_float),
     "hit_rate_window": Setting("FEEDREC_HIT_RATE_WINDOW", "1000",
                                "Feedback events in the online hit-rate window.", _positive_int),
-    "session_timeout_s": Setting("FEEDREC_SESSION_TIMEOUT_S", "10",
-                                 "Consumer group session timeout.", _positive_float),
+    "session_timeout_s": Setting("FEEDREC_SESSION_TIMEOUT_S", "6",
+                                 "Consumer group session timeout: a killed worker's partitions "
+                                 "move to another (or its replacement) about this long after.",
+                                 _positive_float),
     "connect_timeout_s": Setting("FEEDREC_CONNECT_TIMEOUT_S", "30",
                                  "How long the worker and the tools wait on start for a Kafka "
                                  "broker to answer before giving up.", _positive_float),
+    "group_instance_id": Setting(
+        "FEEDREC_GROUP_INSTANCE_ID", "auto",
+        "Static consumer-group membership: a restarted worker takes its partitions back at once "
+        "instead of waiting out the dead one's session. Must be unique among live workers and "
+        "stay the same across restarts of one. 'auto' derives it from the app id, host name and "
+        "data directory; 'off' joins as a dynamic member.", str),
     "seed": Setting("FEEDREC_SEED", "0", "Random seed of the model.", int),
 }
 
@@ -239,6 +247,7 @@ class Settings:
     max_event_future_s: float
     hit_rate_window: int
     session_timeout_s: float
+    group_instance_id: str
     connect_timeout_s: float
     seed: int
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,6 +78,8 @@ class Runtime:
         self.tailer: CatalogTailer | None = None
         self._last_checkpoint_version = -1
         self._checkpointing = asyncio.Lock()
+        self.ready = threading.Event()
+        self._warm_error: BaseException | None = None
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -88,26 +92,8 @@ class Runtime:
         if snap is not None:
             self.pipeline.restore(snap)
             log.info("resumed from checkpoint at model version %d", self.pipeline.model.version)
-        emitted = [
-            msgspec.json.decode(v, type=_VersionOnly).model_version
-            for v in latest_values(s.bootstrap_servers, RECS_TOPIC)
-            if v.startswith(b"{")
-        ]
-        floor = max(emitted, default=0)
-        if floor > self.pipeline.model.version:
-            log.info("model version %d raised to %d, the highest already emitted",
-                     self.pipeline.model.version, floor)
-            self.pipeline.model.version = floor
         self._last_checkpoint_version = self.pipeline.model.version
         self.metrics.model_version.set(self.pipeline.model.version)
-        # Long-lived objects (torch, faust, the model) leave the collector's view, and young
-        # collections run less often: full collections were pausing batches by 100s of ms.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
-        self.tailer = CatalogTailer(s.bootstrap_servers, self.pipeline, limits=s.validation_limits(),
-                                    reject=dead_letter_sink(self.producer, self.metrics.invalid))
-        self.tailer.start()
         if s.metrics_port:
             try:
                 start_http_server(s.metrics_port, registry=self.registry)
@@ -121,6 +107,44 @@ class Runtime:
                 ) from None
             log.info("metrics on http://localhost:%d/metrics", s.metrics_port)
 
+    def warm_up(self) -> None:
+        """What may overlap Faust's group join (about a second of a restart): the version
+        floor, the collector's settings, the catalogue reader. Sets :attr:`ready` when done;
+        the consumers and timers wait for it."""
+        try:
+            s = self.settings
+            emitted = [
+                msgspec.json.decode(v, type=_VersionOnly).model_version
+                for v in latest_values(s.bootstrap_servers, RECS_TOPIC)
+                if v.startswith(b"{")
+            ]
+            floor = max(emitted, default=0)
+            if floor > self.pipeline.model.version:
+                log.info("model version %d raised to %d, the highest already emitted",
+                         self.pipeline.model.version, floor)
+                self.pipeline.model.version = floor
+            self.metrics.model_version.set(self.pipeline.model.version)
+            # Long-lived objects (torch, faust, the model) leave the collector's view, and young
+            # collections run less often: full collections were pausing batches by 100s of ms.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)
+            self.tailer = CatalogTailer(
+                s.bootstrap_servers, self.pipeline, limits=s.validation_limits(),
+                reject=dead_letter_sink(self.producer, self.metrics.invalid))
+            self.tailer.start()
+        except BaseException as exc:
+            self._warm_error = exc
+            raise
+        finally:
+            self.ready.set()
+
+    async def wait_ready(self) -> None:
+        """Return once :meth:`warm_up` is done; raise what made it fail."""
+        await asyncio.to_thread(self.ready.wait)
+        if self._warm_error is not None:
+            raise self._warm_error
+
     def begin(self, starts: dict[str, int]) -> None:
         """The model starts learning these sources here; a new one is checkpointed at once
         (see :meth:`Pipeline.begin`)."""
@@ -130,6 +154,8 @@ class Runtime:
             self._last_checkpoint_version = snap["version"]
 
     async def checkpoint(self) -> None:
+        if not self.ready.is_set():  # never save a model not yet set up over its checkpoint
+            return
         async with self._checkpointing:  # the timer's and the shutdown's, one at a time
             if (self.pipeline.model.version == self._last_checkpoint_version
                     and not self.pipeline.pending):
@@ -277,6 +303,16 @@ class Runtime:
         return len(stale)
 
 
+def group_instance_id(settings: Settings) -> str | None:
+    """The worker's static group member id (see ``FEEDREC_GROUP_INSTANCE_ID``); None = dynamic."""
+    if settings.group_instance_id == "off":
+        return None
+    if settings.group_instance_id != "auto":
+        return settings.group_instance_id
+    where = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{settings.app_id}-{socket.gethostname()}-{where}"
+
+
 def faust_broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
 
@@ -300,6 +336,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=max(settings.batch_size * 4, 4096),
         broker_max_poll_records=max(settings.batch_size, 500),
+        consumer_group_instance_id=group_instance_id(settings),
     )
     users = app.Table(
         "users",
@@ -313,6 +350,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
 
         @app.agent(events)
         async def process(stream: faust.StreamT) -> None:
+            await rt.wait_ready()
             async for batch in stream.take_events(settings.batch_size,
                                                   within=settings.batch_within_s):
                 rt.handle([Record(m.topic, m.partition, m.offset, m.value, m.key)
@@ -344,6 +382,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
 
         @app.task
         async def consume() -> None:
+            await rt.wait_ready()
             await drain.run(lambda records: rt.handle(records, users))
 
         @app.on_before_shutdown.connect
@@ -356,6 +395,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
 
     @app.timer(interval=min(60.0, settings.user_ttl_s))
     async def expire() -> None:
+        if not rt.ready.is_set():
+            return
         rt.expire(users)
 
     @app.on_before_shutdown.connect
@@ -394,6 +435,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     app.conf.agent_supervisor = EscalatingSupervisor
     rt.prepare()
     log.info("model on %s, index %s", rt.pipeline.model.device, rt.pipeline.index.name)
+    threading.Thread(target=rt.warm_up, name="feedrec-warm-up", daemon=True).start()
     # mode reads level names through logging, which knows neither "crit" nor "warn" by default.
     level = {"crit": "critical", "warn": "warning"}.get(loglevel.lower(), loglevel)
     worker = CrashExitWorker(app, loglevel=level, quiet=True)
