@@ -144,6 +144,10 @@ class Pipeline:
         # Accepted events waiting for a gradient step, and the user's lists just before each.
         self._pending: list[Event] = []
         self._pending_contexts: list[Context] = []
+        self._pending_positions: list[Position | None] = []
+        #: Events a gradient step failed on (a bug), with their positions and the error: they
+        #: were skipped by the model, and the caller reports them (:meth:`take_unlearned`).
+        self._unlearned: list[tuple[Event, Position | None, str]] = []
         self._pending_since = 0.0
         #: Source -> the highest offset the model has learned (or holds pending) from it.
         self.learned: dict[str, int] = {}
@@ -308,6 +312,8 @@ class Pipeline:
                 self._pending_since = self.clock()
             self._pending += learn
             self._pending_contexts += contexts
+            self._pending_positions += ([at[id(ev)] for ev in learn] if at
+                                        else [None] * len(learn))
         if len(self._pending) >= self.cfg.train_batch or (
             self._pending
             and self.clock() - self._pending_since >= self.cfg.train_max_delay_s
@@ -371,19 +377,47 @@ class Pipeline:
         """Accepted events not yet learned from."""
         return len(self._pending)
 
+    def pending_positions(self) -> list[Position | None]:
+        """Where each event waiting for a gradient step came from."""
+        return list(self._pending_positions)
+
+    def take_unlearned(self) -> list[tuple[Event, Position | None, str]]:
+        """The events the model skipped because its step failed on them, since the last call."""
+        out, self._unlearned = self._unlearned, []
+        return out
+
     def flush(self) -> float | None:
-        """Take a gradient step on every waiting event now; the loss, or None if none waited."""
+        """Take a gradient step on every waiting event now; the loss, or None if none waited.
+
+        A step that raises (a bug) is retried in halves down to single events, so only the
+        events it fails on are skipped (see :meth:`take_unlearned`)."""
         if not self._pending:
             return None
         events, contexts = self._pending, self._pending_contexts
-        self._pending, self._pending_contexts = [], []
+        positions = self._pending_positions
+        self._pending, self._pending_contexts, self._pending_positions = [], [], []
         now = time.time()
-        self.learned_events += len(events)
-        losses = [
-            (self._learn(events[a:b], contexts[a:b], now), b - a)
-            for a, b in self._fitting_spans(events)
-        ]
-        return sum(loss * n for loss, n in losses) / len(events)
+        losses: list[tuple[float, int]] = []
+        for a, b in self._fitting_spans(events):
+            self._learn_isolating(events, contexts, positions, a, b, now, losses)
+        n = sum(k for _, k in losses)
+        self.learned_events += n
+        return sum(loss * k for loss, k in losses) / n if n else None
+
+    def _learn_isolating(self, events: list[Event], contexts: list[Context],
+                         positions: list[Position | None], a: int, b: int, now: float,
+                         losses: list[tuple[float, int]]) -> None:
+        try:
+            losses.append((self._learn(events[a:b], contexts[a:b], now), b - a))
+        except Exception as exc:
+            if b - a == 1:
+                log.exception("gradient step failed on event %s; the model skips it",
+                              events[a].event_id)
+                self._unlearned.append((events[a], positions[a], repr(exc)))
+                return
+            mid = (a + b) // 2
+            self._learn_isolating(events, contexts, positions, a, mid, now, losses)
+            self._learn_isolating(events, contexts, positions, mid, b, now, losses)
 
     def _fitting_spans(self, events: Sequence[Event]) -> list[tuple[int, int]]:
         """``[a, b)`` spans of ``events``, in order, none with more distinct users or items than

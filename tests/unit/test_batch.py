@@ -83,3 +83,26 @@ def test_the_same_events_again_are_neither_applied_nor_learned_twice() -> None:
     assert pipeline.model.version == version and pipeline.pending == 0
     assert {u: load_state(raw).counts for u, raw in again.states.items()} == {
         u: load_state(raw).counts for u, raw in first.states.items()}
+
+
+def test_an_event_the_gradient_step_fails_on_is_skipped_and_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = make(train_batch=8)
+    original = pipeline._learn
+
+    def fragile(events, contexts, now):  # type: ignore[no-untyped-def]
+        if any(e.item_id == "i3" and e.user_id == "u0" for e in events):
+            raise RuntimeError("a bug in the gradient step")
+        return original(events, contexts, now)
+
+    monkeypatch.setattr(pipeline, "_learn", fragile)
+    runner = BatchRunner(pipeline)
+    first = runner.run(records(6), {}.get, NOW)  # e3 (u0, i3) waits in the pool
+    assert first.rejected == [] and pipeline.pending == 6
+    batch = records(12)[6:]
+    second = runner.run(batch, first.states.get, NOW)  # 12 waiting: the step runs
+    assert [(r.record.offset, r.reason) for r in second.rejected] == [(3, "internal_error")]
+    assert "a bug in the gradient step" in second.rejected[0].detail
+    assert pipeline.pending == 0 and pipeline.learned_events == 11
+    assert sum(load_state(second.states["u0"]).counts) == 4  # its state still counts it
