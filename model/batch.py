@@ -79,8 +79,9 @@ class BatchRunner:
     def __init__(self, pipeline: Pipeline, limits: ValidationLimits | None = None) -> None:
         self.pipeline = pipeline
         self.limits = limits or ValidationLimits()
-        #: The records of events waiting for a gradient step, to dead-letter one it fails on.
-        self._waiting: dict[Position, Record] = {}
+        #: The positions and records of the calls whose events may wait for a gradient step,
+        #: to find the record of one the step fails on (the pool empties at every step).
+        self._waiting: list[tuple[list[Position], list[Record]]] = []
 
     def run(self, records: Sequence[Record], lookup: Callable[[str], bytes | None],
             now_ms: int) -> Effects:
@@ -103,16 +104,20 @@ class BatchRunner:
     def _unlearned(self, rejected: list[Rejection]) -> None:
         """Dead-letter the records whose gradient step failed (their state is applied; the
         model skipped them), and forget the records no longer waiting."""
-        for ev, pos, detail in self.pipeline.take_unlearned():
-            record = self._waiting.get(pos) if pos is not None else None
-            if record is None:
-                log.error("event %s was skipped by the model, its record no longer at hand",
-                          ev.event_id)
-                continue
-            rejected.append(Rejection(record, "internal_error",
-                                      f"the model's gradient step failed on it: {detail}"))
-        waiting = set(self.pipeline.pending_positions())
-        self._waiting = {p: r for p, r in self._waiting.items() if p in waiting}
+        skipped = self.pipeline.take_unlearned()
+        if skipped:
+            record_at = {p: r for positions, records in self._waiting
+                         for p, r in zip(positions, records, strict=True)}
+            for ev, pos, detail in skipped:
+                record = record_at.get(pos) if pos is not None else None
+                if record is None:
+                    log.error("event %s was skipped by the model, its record no longer at hand",
+                              ev.event_id)
+                    continue
+                rejected.append(Rejection(record, "internal_error",
+                                          f"the model's gradient step failed on it: {detail}"))
+        if not self.pipeline.pending:
+            self._waiting.clear()
 
     def _run(self, events: list[Event], records: list[Record],
              lookup: Callable[[str], bytes | None], states: dict[str, bytes], now_ms: int,
@@ -126,7 +131,7 @@ class BatchRunner:
                 current[user] = states[user] if user in states else lookup(user)
         positions: list[Position] = [(source_name(r.topic, r.partition), r.offset)
                                      for r in records]
-        self._waiting.update(zip(positions, records, strict=True))
+        self._waiting.append((positions, records))
         try:
             result = self.pipeline.process(events, current, now_ms, positions=positions)
         except Exception as exc:
