@@ -23,7 +23,8 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from faust.stores.memory import Store as MemoryStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -66,6 +67,37 @@ def true_last_offsets(bootstrap: str, marks: Mapping[TP, int], timeout: float = 
     return last
 
 
+def read_changelog(bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.0
+                   ) -> dict[TP, dict[bytes, bytes | None]]:
+    """The last value of every key in each partition, read from its start through ``ends``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"feedrec-cl-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+    out: dict[TP, dict[bytes, bytes | None]] = {tp: {} for tp in ends}
+    try:
+        todo = {(tp.topic, tp.partition): tp for tp, end in ends.items() if end >= 0}
+        if not todo:
+            return out
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in todo])
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"changelog partitions {sorted(todo)} not read to their "
+                                   f"ends within {timeout:.0f}s")
+            for msg in consumer.consume(10_000, 0.1):
+                tp = todo.get((msg.topic(), msg.partition()))
+                if tp is None or msg.error() is not None:
+                    continue
+                offset = msg.offset()
+                key = msg.key()
+                if offset <= ends[tp] and key is not None:
+                    out[tp][key] = msg.value()
+                if offset >= ends[tp]:
+                    del todo[(msg.topic(), msg.partition())]
+    finally:
+        consumer.close()
+    return out
+
+
 async def _build_highwaters(self: Recovery, consumer, tps, destination, title) -> None:  # type: ignore[no-untyped-def]
     await _original(self, consumer, tps, destination, title)
     if not destination:
@@ -76,6 +108,36 @@ async def _build_highwaters(self: Recovery, consumer, tps, destination, title) -
         if offset != destination[tp]:
             log.info("%s: high watermark %d raised to last offset %d", tp, destination[tp], offset)
             destination[tp] = offset
+    if title == "active":
+        await _restore_actives(self, bootstrap, destination)
+
+
+async def _restore_actives(self: Recovery, bootstrap: str, ends: Mapping[TP, int]) -> None:
+    """Restore in-memory tables from their changelogs with confluent-kafka, then tell Faust the
+    partitions are read to their ends, so its own per-record recovery has nothing left to do.
+
+    Faust's recovery handles each changelog record as an event object in Python (about 30 µs
+    each): 3.4 s of a restart after a 20-kill run had piled up the changelog. This reads the
+    same records in C and keeps only each key's last value.
+    """
+    mine = {tp: end for tp, end in ends.items()
+            if isinstance(getattr(self.tp_to_table.get(tp), "data", None), MemoryStore)}
+    if not mine:
+        return
+    t0 = time.perf_counter()
+    values = await asyncio.to_thread(read_changelog, bootstrap, mine)
+    keys = 0
+    for tp, latest in values.items():
+        data = self.tp_to_table[tp].data.data
+        for key, value in latest.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        keys += len(latest)
+        self.active_offsets[tp] = mine[tp]
+    log.info("restored %d keys of %d changelog partitions in %.2fs", keys, len(mine),
+             time.perf_counter() - t0)
 
 
 def _worker_consumer(self: AIOKafkaConsumerThread, transport):  # type: ignore[no-untyped-def]
