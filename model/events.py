@@ -139,6 +139,18 @@ def _refusal(exc: Exception) -> Refusal:
     return "internal_error", f"the decoder failed: {exc!r}"
 
 
+def _payload_refusal(value: bytes | None, max_bytes: int) -> Refusal | None:
+    """Why ``value`` cannot be decoded at all, or None; raises UnicodeDecodeError on bad UTF-8
+    (msgspec skips unknown fields without checking their UTF-8, so it is checked here)."""
+    if value is None:
+        return "bad_json", "no value (a tombstone)"
+    if len(value) > max_bytes:
+        return "too_large", f"{len(value)} bytes; limit {max_bytes} bytes"
+    if not value.isascii():
+        str(value, "utf-8")
+    return None
+
+
 def decode_batch(
     records: Sequence[Record], now_ms: int, limits: ValidationLimits = ValidationLimits()
 ) -> tuple[list[Event], list[Rejection]]:
@@ -161,14 +173,9 @@ def decode_batch(
             event_type = types.get(rec.topic)
             if event_type is None:
                 refusal = ("unknown_event_type", f"no event type for topic {rec.topic!r}")
-            elif value is None:
-                refusal = ("bad_json", "no value (a tombstone)")
-            elif len(value) > max_bytes:
-                refusal = ("too_large", f"{len(value)} bytes; limit {max_bytes} bytes")
+            elif (payload := _payload_refusal(value, max_bytes)) is not None:
+                refusal = payload
             else:
-                if not value.isascii():
-                    # msgspec skips unknown fields without checking their UTF-8: check it here.
-                    str(value, "utf-8")
                 ev = decode(value)
                 if ev.event_type is not None and ev.event_type != event_type:
                     refusal = (
@@ -196,12 +203,9 @@ def decode_catalog_item(
     Never raises; the same reasons as for events (``too_large`` over ``max_bytes``).
     """
     try:
-        if value is None:
-            return "bad_json", "no value (a tombstone)"
-        if len(value) > max_bytes:
-            return "too_large", f"{len(value)} bytes; limit {max_bytes} bytes"
-        if not value.isascii():
-            str(value, "utf-8")
+        refusal = _payload_refusal(value, max_bytes)
+        if refusal is not None:
+            return refusal
         return _catalog_decoder.decode(value)
     except Exception as exc:
         return _refusal(exc)

@@ -345,16 +345,14 @@ class Pipeline:
         for ev in evs:
             src, offset = at[id(ev)]
             if offset > marks.get(src, -1):
+                # A source's events come in offset order: the mark moves past each fresh one.
+                marks[src] = offset
                 fresh.append(ev)
                 continue
             result.replayed += 1
             if offset > learned.get(src, -1):
                 learn.append(ev)
                 contexts.append(Context(st.recent, st.carted, st.purchased))
-        for ev in evs:
-            src, offset = at[id(ev)]
-            if offset > marks.get(src, -1):
-                marks[src] = offset
         return fresh
 
     def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
@@ -376,10 +374,6 @@ class Pipeline:
     def pending(self) -> int:
         """Accepted events not yet learned from."""
         return len(self._pending)
-
-    def pending_positions(self) -> list[Position | None]:
-        """Where each event waiting for a gradient step came from."""
-        return list(self._pending_positions)
 
     def take_unlearned(self) -> list[tuple[Event, Position | None, str]]:
         """The events the model skipped because its step failed on them, since the last call."""
