@@ -84,12 +84,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.kafka import wait_for_broker
     from streams.producers import simulate
     from streams.settings import Settings
 
     s = Settings.from_env()
-    wait_for_broker(s.bootstrap_servers, timeout=s.connect_timeout_s)
     sent = simulate(s, rate=args.rate, duration_s=args.duration, users=args.users,
                     items=args.items, seed=args.seed, feedback=not args.no_feedback)
     print(f"sent {sent} events", flush=True)
@@ -97,14 +95,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from streams.kafka import wait_for_broker
     from streams.producers import replay_file
     from streams.replay import check_dataset
     from streams.settings import Settings
 
     s = Settings.from_env()
     check_dataset(args.path)  # before waiting for a broker
-    wait_for_broker(s.bootstrap_servers, timeout=s.connect_timeout_s)
     sent = replay_file(s, args.path, speedup=args.speedup, limit=args.limit,
                        fav_as=args.fav_as)
     print(f"sent {sent} events", flush=True)

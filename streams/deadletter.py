@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter
 
 from model.events import Rejection
-from streams.kafka import DLQ_TOPIC
+from streams.kafka import DLQ_TOPIC, send
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +113,6 @@ def refused_as_too_large(err: KafkaError | None) -> bool:
     return err is not None and err.code() in TOO_LARGE_CODES
 
 
-def _produce(producer: Producer, topic: str, letter: Letter, on_delivery: DeliveryReport | None,
-             serve: bool) -> None:
-    """Produce, waiting while the local queue is full: serving delivery reports when ``serve``,
-    else sleeping (for a thread that must not run other senders' callbacks)."""
-    key, value, headers = letter
-    while True:
-        try:
-            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-            return
-        except BufferError:
-            if serve:
-                producer.poll(0.05)
-            else:
-                time.sleep(0.05)
-
-
 def send_dead_letter(producer: Producer, rej: Rejection, on_delivery: DeliveryReport | None = None,
                      topic: str = DLQ_TOPIC, serve: bool = True) -> None:
     """Send the dead letter for ``rej``, falling back to its :func:`reference` when the copy is
@@ -139,7 +122,7 @@ def send_dead_letter(producer: Producer, rej: Rejection, on_delivery: DeliveryRe
     letter, copied = _letter(rej, COPY_LIMIT_BYTES)
     report = _falling_back(producer, rej, topic, on_delivery) if copied else on_delivery
     try:
-        _produce(producer, topic, letter, report, serve)
+        send(producer, topic, *letter, on_delivery=report, serve=serve)
         return
     except KafkaException as exc:
         if not copied:
@@ -147,7 +130,7 @@ def send_dead_letter(producer: Producer, rej: Rejection, on_delivery: DeliveryRe
         log.warning("dead letter for %s[%d]@%d refused (%s); sending a reference",
                     rej.record.topic, rej.record.partition, rej.record.offset, exc)
         why = f"the producer refused the copy: {exc}"
-    _produce(producer, topic, reference(rej, why), on_delivery, serve)
+    send(producer, topic, *reference(rej, why), on_delivery=on_delivery, serve=serve)
 
 
 def _falling_back(producer: Producer, rej: Rejection, topic: str,

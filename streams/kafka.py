@@ -49,15 +49,28 @@ def make_producer(bootstrap: str, linger_ms: int = PRODUCER_LINGER_MS, **extra: 
 
 def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
          headers: list[tuple[str, bytes]] | None = None,
-         on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
-    """Produce, waiting for queue space instead of failing when the local queue is full."""
+         on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+         serve: bool = True) -> None:
+    """Produce, waiting for queue space instead of failing when the local queue is full: by
+    serving delivery reports, or with ``serve=False`` by sleeping (for a thread that must not
+    run other senders' callbacks)."""
     while True:
         try:
             producer.produce(topic, key=key, value=value, headers=headers,
                              on_delivery=on_delivery)
             return
         except BufferError:
-            producer.poll(0.05)
+            if serve:
+                producer.poll(0.05)
+            else:
+                time.sleep(0.05)
+
+
+class _Debug:
+    """A librdkafka ``logger`` that turns its every line into a debug record."""
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        log.debug("librdkafka: " + msg, *args)
 
 
 def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
@@ -69,12 +82,6 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     level (``feedrec -v`` shows them) instead of stderr.
     """
     from streams.exceptions import BrokerUnavailable
-
-    class _Debug:
-        """A librdkafka ``logger`` that turns its every line into a debug record."""
-
-        def log(self, level: int, msg: str, *args: object) -> None:
-            log.debug("librdkafka: " + msg, *args)
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _Debug()})
     deadline = time.monotonic() + timeout

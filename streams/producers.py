@@ -74,7 +74,7 @@ def simulate(
     on_tick: Callable[[int], None] | None = None,
 ) -> int:
     """Run the closed-loop simulator against the configured cluster; returns events sent."""
-    wait_for_broker(settings.bootstrap_servers)
+    wait_for_broker(settings.bootstrap_servers, timeout=settings.connect_timeout_s)
     ensure_topics(settings.bootstrap_servers, settings.partitions)
     producer, produce = _sender(settings)
     reader = RecommendationReader(settings.bootstrap_servers) if feedback else None
@@ -102,7 +102,7 @@ def replay_file(
     fav_as: str | None = None,
 ) -> int:
     """Publish a dataset file in time order; returns events sent."""
-    wait_for_broker(settings.bootstrap_servers)
+    wait_for_broker(settings.bootstrap_servers, timeout=settings.connect_timeout_s)
     ensure_topics(settings.bootstrap_servers, settings.partitions)
     producer, produce = _sender(settings)
     t0 = time.monotonic()

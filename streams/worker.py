@@ -12,6 +12,7 @@ import asyncio
 import gc
 import hashlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ from index import set_threads
 from model.batch import BatchRunner, Offsets, Outbox, Ticket
 from model.checkpoint import load_latest, save_checkpoint
 from model.events import Record, Rejection
+from model.exceptions import ConfigError
 from model.pipeline import BatchResult, Pipeline, Recommendation
 from model.state import is_expired, load_state
 from streams import compat
@@ -84,9 +86,9 @@ class Runtime:
     # -- start and stop ----------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create topics, restore the latest checkpoint and keep model versions monotonic."""
+        """What must hold before Faust starts (the broker answers already, see
+        :func:`run_worker`): the topics, the restored checkpoint, the metrics endpoint."""
         s = self.settings
-        wait_for_broker(s.bootstrap_servers)
         ensure_topics(s.bootstrap_servers, s.partitions)
         snap = load_latest(s.checkpoint_dir)
         if snap is not None:
@@ -98,8 +100,6 @@ class Runtime:
             try:
                 start_http_server(s.metrics_port, registry=self.registry)
             except OSError as exc:
-                from model.exceptions import ConfigError
-
                 raise ConfigError(
                     f"FEEDREC_METRICS_PORT={s.metrics_port}: cannot serve /metrics on that port "
                     f"({exc.strerror or exc}): stop what listens there, or set "
@@ -414,9 +414,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     timer raising) ends the process with status 1 within a few seconds, so that its supervisor
     restarts it (:mod:`streams.supervision`).
     """
-    import os
-
-    from model.exceptions import ConfigError
     from streams.exceptions import WorkerCrashed
     from streams.supervision import CrashExitWorker, EscalatingSupervisor, crash_line
 
