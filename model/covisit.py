@@ -35,12 +35,14 @@ def group_ranks(groups: np.ndarray) -> np.ndarray:
 class CoVisits:
     """The ``slots`` strongest ``src -> dst`` successors of every item row (see module docstring)."""
 
-    def __init__(self, capacity: int, slots: int = 20, half_life_s: float = 86400.0) -> None:
-        if capacity < 1 or slots < 1 or half_life_s <= 0:
-            raise ValueError("capacity and slots must be >= 1 and half_life_s > 0")
+    def __init__(self, capacity: int, slots: int = 20, half_life_s: float | None = 86400.0
+                 ) -> None:
+        if capacity < 1 or slots < 1 or (half_life_s is not None and half_life_s <= 0):
+            raise ValueError("capacity and slots must be >= 1 and half_life_s > 0 (or None)")
         self.capacity = capacity
         self.slots = slots
-        self.rate_per_ms = math.log(2) / (half_life_s * 1000.0)
+        #: None keeps every pair at full weight: a table for streams that span months.
+        self.rate_per_ms = 0.0 if half_life_s is None else math.log(2) / (half_life_s * 1000.0)
         self.neighbour = np.full((capacity, slots), -1, dtype=np.int32)
         self.weight = np.zeros((capacity, slots), dtype=np.float32)
         self.stamp = np.zeros((capacity, slots), dtype=np.int32)

@@ -12,6 +12,7 @@ from collections import deque
 import numpy as np
 
 from model.events import CatalogItem
+from model.seen import item_keys
 
 UNKNOWN_CATEGORY = -1
 
@@ -36,14 +37,24 @@ def add_decayed(
 
 
 class ItemStats:
-    """Time-decayed popularity, last-event time, category code and availability per item row."""
+    """Time-decayed popularity at two time scales, last-event time, category code and
+    availability per item row.
 
-    def __init__(self, capacity: int, popularity_half_life_s: float = 1800.0) -> None:
+    ``popularity`` follows what sells this half hour; ``popularity_slow`` what sells over weeks,
+    which is what a catalogue browsed over months needs. The ranker weighs the two."""
+
+    def __init__(self, capacity: int, popularity_half_life_s: float = 1800.0,
+                 slow_half_life_s: float = 14 * 86400.0) -> None:
         self.capacity = capacity
         self.popularity = np.zeros(capacity, dtype=np.float64)
+        self.popularity_slow = np.zeros(capacity, dtype=np.float64)
+        self._slow_per_ms = math.log(2) / (slow_half_life_s * 1000.0)
+        self._slow_clock_ms = 0
         self.last_ts = np.zeros(capacity, dtype=np.int64)
         self.category = np.full(capacity, UNKNOWN_CATEGORY, dtype=np.int32)
         self.available = np.ones(capacity, dtype=bool)
+        #: The item's key in users' seen filters (:func:`model.seen.item_key`); 0 for none yet.
+        self.key = np.zeros(capacity, dtype=np.uint64)
         self._decay_per_ms = math.log(2) / (popularity_half_life_s * 1000.0)
         self._clock_ms = 0
         self._categories: dict[str, int] = {}
@@ -65,16 +76,27 @@ class ItemStats:
     def reset(self, rows: np.ndarray) -> None:
         """Forget evicted rows so their next owner starts clean."""
         self.popularity[rows] = 0.0
+        self.popularity_slow[rows] = 0.0
         self.last_ts[rows] = 0
         self.category[rows] = UNKNOWN_CATEGORY
         self.available[rows] = True
+        self.key[rows] = 0
 
     def observe(self, rows: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray) -> None:
         """Decay every count to the newest event time, then add this batch's weights."""
         self._clock_ms = add_decayed(
             self.popularity, self._clock_ms, self._decay_per_ms, rows, weights, ts_ms
         )
+        self._slow_clock_ms = add_decayed(
+            self.popularity_slow, self._slow_clock_ms, self._slow_per_ms, rows, weights, ts_ms
+        )
         np.maximum.at(self.last_ts, rows, ts_ms)
+
+    def set_keys(self, rows: np.ndarray, item_ids: list[str]) -> None:
+        """Keys for rows that have none yet (new, or handed over from an evicted item)."""
+        new = np.flatnonzero(self.key[rows] == 0)
+        if len(new):
+            self.key[rows[new]] = item_keys([item_ids[i] for i in new.tolist()])
 
     def set_categories(self, rows: np.ndarray, names: list[str | None]) -> None:
         for row, name in zip(rows.tolist(), names, strict=True):

@@ -19,16 +19,20 @@ from index import make_index
 from index.base import VectorIndex
 from index.refresh import IndexRefresher
 from model.base import RetrievalModel
-from model.candidates import FEATURES, CandidateSources, SourceConfig
+from model.candidates import FEATURES, Candidates, SourceConfig
 from model.events import EVENT_TYPES, Event
+from model.exceptions import CheckpointError
 from model.items import ItemStats
 from model.ranker import OnlineRanker
-from model.ranking import RankConfig, rank
+from model.ranking import RankConfig, RepeatShare, rank
 from model.state import Context, StateLimits, UserState, apply_events, dump_state, load_state
 from model.twotower import EmbeddingModel, ModelConfig
 from model.vocab import IdMap
 
 log = logging.getLogger(__name__)
+
+#: Layout of :meth:`Pipeline.snapshot`; a checkpoint of another layout is refused on restore.
+SNAPSHOT_FORMAT = 2
 
 #: Default learning weight per event type: purchase > cart > click > browse.
 DEFAULT_WEIGHTS: dict[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
@@ -132,7 +136,7 @@ class Pipeline:
         self.users = users or IdMap(cfg.model.user_capacity)
         self.items = items or IdMap(cfg.model.item_capacity)
         self.stats = ItemStats(cfg.model.item_capacity, cfg.popularity_half_life_s)
-        self.sources = CandidateSources(cfg.sources, cfg.model.item_capacity)
+        self.sources = Candidates(cfg.sources, cfg.model.item_capacity)
         self.ranker = OnlineRanker(lr=cfg.ranker_lr)
         self._rng = np.random.default_rng(cfg.model.seed)
         self.ranker_loss: float | None = None
@@ -153,6 +157,8 @@ class Pipeline:
         self.learned: dict[str, int] = {}
         #: Events the model has taken a gradient step on, over its whole life (checkpointed).
         self.learned_events = 0
+        #: How often users come back to what they had: whether seen items are worth showing.
+        self.repeats = RepeatShare()
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
         self.clock: Callable[[], float] = time.monotonic
@@ -174,30 +180,43 @@ class Pipeline:
         """
         self.flush()
         return {
+            "format": SNAPSHOT_FORMAT,
             "version": self.model.version,
             "model": self.model.state_dict(),
             "users": self.users.state(),
             "items": self.items.state(),
             "stats": {
                 "popularity": self.stats.popularity.copy(),
+                "popularity_slow": self.stats.popularity_slow.copy(),
+                "slow_clock_ms": self.stats._slow_clock_ms,
                 "last_ts": self.stats.last_ts.copy(),
                 "category": self.stats.category.copy(),
                 "available": self.stats.available.copy(),
                 "categories": dict(self.stats._categories),
                 "clock_ms": self.stats._clock_ms,
+                "key": self.stats.key[: self.items.used].copy(),
             },
             "sources": self.sources.state(self.items.used),
             "ranker": self.ranker.state(),
             "learned": dict(self.learned),
             "learned_events": self.learned_events,
+            "repeats": self.repeats.state(),
         }
 
     def restore(self, snap: Mapping) -> None:
+        fmt = snap.get("format", 1)
+        if fmt != SNAPSHOT_FORMAT:
+            raise CheckpointError(
+                f"checkpoint of model version {snap.get('version')} has layout {fmt}, this "
+                f"feedrec reads layout {SNAPSHOT_FORMAT}; move the checkpoint directory aside "
+                "to start with a fresh model")
         self.model.load_state_dict(snap["model"])
         self.users = IdMap.from_state(snap["users"])
         self.items = IdMap.from_state(snap["items"])
         st = snap["stats"]
         self.stats.popularity[:] = st["popularity"]
+        self.stats.popularity_slow[:] = st["popularity_slow"]
+        self.stats._slow_clock_ms = int(st["slow_clock_ms"])
         self.stats.last_ts[:] = st["last_ts"]
         self.stats.category[:] = st["category"]
         self.stats.available[:] = st["available"]
@@ -207,9 +226,11 @@ class Pipeline:
         self.ranker.load(snap["ranker"])
         self.learned = dict(snap.get("learned", {}))
         self.learned_events = int(snap.get("learned_events", 0))
+        self.repeats.load(snap["repeats"])
+        self.stats.key[: self.items.used] = st["key"]
         rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
         self.refresher.full_rebuild(rows)
-        self.sources.refresh_trending(self.stats, self.items.used, self.clock(), force=True)
+        self.sources.refresh(self.stats, self.items.used, self.clock(), force=True)
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -289,6 +310,7 @@ class Pipeline:
             result.feedback += out.feedback
             result.hits += out.hits
             result.rec_clicks += out.rec_clicks
+            self.repeats.observe(out.returning, out.repeats)
             for ev in out.accepted:
                 counts[ev.event_type or "browse"] += 1
             if at:
@@ -322,7 +344,7 @@ class Pipeline:
             result.ranker_loss = self.ranker_loss
         t2 = time.perf_counter()
         result.index_pushed = self.refresher.maybe_refresh(self.clock())
-        self.sources.refresh_trending(self.stats, self.items.used, self.clock())
+        self.sources.refresh(self.stats, self.items.used, self.clock())
         t3 = time.perf_counter()
         if triggers and recommend:
             result.recommendations = self._recommend(triggers, user_states, now_ms)
@@ -352,7 +374,7 @@ class Pipeline:
             result.replayed += 1
             if offset > learned.get(src, -1):
                 learn.append(ev)
-                contexts.append(Context(st.recent, st.carted, st.purchased))
+                contexts.append(Context(st.recent, st.carted, st.purchased, st.seen))
         return fresh
 
     def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
@@ -445,6 +467,7 @@ class Pipeline:
         item_ids = [e.item_id for e in events]
         item_rows = self._rows(self.items, item_ids, now, self.model.reset_items, self._evict_items)
         self.stats.describe(item_ids, item_rows)
+        self.stats.set_keys(item_rows, item_ids)
         self.stats.set_categories(item_rows, [e.category for e in events])
         weights = self._weights[codes]
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
@@ -481,21 +504,24 @@ class Pipeline:
         return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0))
 
     def _list_rows(self, lists: Sequence[Context | UserState]
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Item rows of each user's recent, carted and purchased lists, -1 padded."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
+        """Item rows of each user's recent, carted and purchased lists, -1 padded, and the
+        filters of everything they had."""
         limits = self.cfg.state
         return (self._history_rows([x.recent for x in lists]),
                 self._history_rows([x.carted for x in lists], limits.carted_len),
-                self._history_rows([x.purchased for x in lists], limits.purchased_len))
+                self._history_rows([x.purchased for x in lists], limits.purchased_len),
+                [x.seen for x in lists])
 
     def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
-                    purchased: np.ndarray, now_ms: int, ann: int
+                    purchased: np.ndarray, seen: Sequence[bytes], now_ms: int, ann: int
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates of every source with their features, model score included."""
         vecs = self.model.user_vectors(user_rows, hist)
         k = min(ann, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
-        cand, feats = self.sources.collect(hist, carted, purchased, ann_rows, self.stats, now_ms)
+        cand, feats = self.sources.collect(hist, carted, purchased, seen, ann_rows, self.stats,
+                                           now_ms)
         scores = self.model.score(vecs, cand)
         feats[..., FEATURES.index("model")] = np.where(cand >= 0, scores, 0.0)
         return cand, feats
@@ -504,10 +530,12 @@ class Pipeline:
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        hist, carted, purchased = self._list_rows(states)
-        cand, feats = self._candidates(self.users.get_rows(users), hist, carted, purchased,
+        hist, carted, purchased, seen = self._list_rows(states)
+        cand, feats = self._candidates(self.users.get_rows(users), hist, carted, purchased, seen,
                                        now_ms, cfg.candidates)
         scores = self.ranker.score(feats, cand >= 0)
+        if self.repeats.hide_seen(cfg):
+            scores = np.where(feats[..., FEATURES.index("seen")] > 0, -np.inf, scores)
         excluded = [set(row[row >= 0].tolist()) if cfg.exclude_purchased else set()
                     for row in purchased]
         current = self.stats.category_of(hist[:, 0])

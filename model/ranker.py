@@ -24,9 +24,12 @@ INITIAL_WEIGHTS: dict[str, float] = {
     "carted": 1.0,
     "purchased": 0.0,
     "covisit": 2.0,
+    "covisit_long": 1.0,
     "category": 1.0,
+    "latest_category": 1.0,
     "in_category": 0.5,
     "popularity": 0.3,
+    "popularity_slow": 0.0,
     "recency": 0.1,
     "trending": 1.0,
 }

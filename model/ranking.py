@@ -8,6 +8,7 @@ items are chosen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,12 +30,56 @@ class RankConfig:
     #: do come back to items they bought (repeat purchases, accessories, reviews); the ranker
     #: learns how much they do from its ``purchased`` feature.
     exclude_purchased: bool = False
+    #: Items the user already had: ``show`` lets them compete on their score, ``hide`` never
+    #: lists them, ``auto`` hides them while fewer than ``repeat_floor`` of recent feedback
+    #: events (clicks, carts, purchases) of users with a history come back to an item the
+    #: user had: a shop whose customers never return to an item should not fill lists with
+    #: ones they cannot want.
+    seen: str = "auto"
+    repeat_floor: float = 0.02
 
     def __post_init__(self) -> None:
+        if self.seen not in ("auto", "show", "hide"):
+            raise ValueError(f"RankConfig.seen must be auto, show or hide; got {self.seen!r}")
         if self.top_n < 1 or self.candidates < self.top_n:
             raise ValueError(
                 f"need 1 <= top_n <= candidates; got top_n={self.top_n}, candidates={self.candidates}"
             )
+
+
+class RepeatShare:
+    """The share of recent feedback events of returning users (users with a history) that are
+    on an item the user already had, over an exponential window of about ``window`` of them.
+    Users seen for the first time cannot come back to anything, so they do not count."""
+
+    def __init__(self, window: float = 5000.0, evidence: float = 200.0) -> None:
+        self.window, self.evidence = window, evidence
+        self.feedback = 0.0
+        self.repeats = 0.0
+
+    def observe(self, feedback: int, repeats: int) -> None:
+        """``feedback`` events of returning users, ``repeats`` of them on an item they had."""
+        if feedback:
+            keep = math.exp(-feedback / self.window)
+            self.feedback = self.feedback * keep + feedback
+            self.repeats = self.repeats * keep + repeats
+
+    @property
+    def share(self) -> float | None:
+        """None until ``evidence`` feedback events have been seen."""
+        return self.repeats / self.feedback if self.feedback >= self.evidence else None
+
+    def hide_seen(self, cfg: RankConfig) -> bool:
+        if cfg.seen != "auto":
+            return cfg.seen == "hide"
+        share = self.share
+        return share is not None and share < cfg.repeat_floor
+
+    def state(self) -> dict:
+        return {"feedback": self.feedback, "repeats": self.repeats}
+
+    def load(self, state: dict) -> None:
+        self.feedback, self.repeats = float(state["feedback"]), float(state["repeats"])
 
 
 def rank(

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import msgspec
 
+from model import seen
 from model.events import EVENT_TYPES, Event
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
@@ -32,6 +33,10 @@ class UserState(msgspec.Struct, omit_defaults=True):
     #: Source (``topic/partition``) -> the highest offset of it applied to this state. It makes
     #: a replay after a crash idempotent: the state and its marks are written as one record.
     marks: dict[str, int] = {}
+    #: Every item the user had, as Bloom filters (:mod:`model.seen`), and how many items the
+    #: newest filter holds.
+    seen: bytes = b""
+    seen_count: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -57,11 +62,14 @@ class StateLimits:
 
 
 class Context(NamedTuple):
-    """A user's item lists just before one of their events (what the ranker would have seen)."""
+    """A user's item lists just before one of their events (what the ranker would have seen).
+
+    ``seen`` is as it was before the user's batch: items seen since are in ``recent``."""
 
     recent: list[str]
     carted: list[str]
     purchased: list[str]
+    seen: bytes = b""
 
 
 @dataclass(slots=True)
@@ -77,6 +85,10 @@ class Outcome:
     hits: int = 0
     #: Clicks attributed to the last recommendation list through ``rec_id``.
     rec_clicks: int = 0
+    #: Feedback events of a user who had had items before, and those of them on an item the
+    #: user had already had (any event type, any time): how often shoppers come back.
+    returning: int = 0
+    repeats: int = 0
     trigger: Event | None = None
 
 
@@ -97,19 +109,24 @@ def apply_events(
     recommendation is older than ``browse_rec_interval_ms``.
     """
     out = Outcome()
-    seen = set(state.event_ids)
+    ids = set(state.event_ids)
+    had = state.seen
     last_rec_ts = state.last_rec_ts
     last_rec = set(state.last_rec_items)
     for ev in events:
-        if ev.event_id in seen:
+        if ev.event_id in ids:
             out.duplicates += 1
             continue
-        seen.add(ev.event_id)
+        ids.add(ev.event_id)
         state.event_ids = _push(state.event_ids, ev.event_id, limits.dedupe_window)
         kind = ev.event_type or "browse"
         state.counts[_TYPE_INDEX[kind]] += 1
         state.last_seen = max(state.last_seen, ev.ts)
-        out.contexts.append(Context(state.recent, state.carted, state.purchased))
+        out.contexts.append(Context(state.recent, state.carted, state.purchased, had))
+        if kind != "browse" and state.recent:
+            out.returning += 1
+            if ev.item_id in state.recent or seen.has(had, ev.item_id):
+                out.repeats += 1
         state.recent = _push(state.recent, ev.item_id, limits.history_len)
         if kind == "cart":
             state.carted = _push(state.carted, ev.item_id, limits.carted_len)
@@ -129,6 +146,9 @@ def apply_events(
             out.trigger = ev
             last_rec_ts = ev.ts
         out.accepted.append(ev)
+    if out.accepted:
+        state.seen, state.seen_count = seen.add_many(
+            state.seen, state.seen_count, [ev.item_id for ev in out.accepted])
     return out
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from model.exceptions import FeedrecError
-from model.methods import METHOD_NAMES
+from model.evaluation.registry import METHOD_NAMES
 from streams.kafka import PRODUCER_LINGER_MS
 
 log = logging.getLogger("feedrec")
@@ -112,7 +112,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     run_evaluation(args.dataset, args.method or (), json_path=args.json, chart=args.chart,
                    fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse,
-                   tune=args.tune)
+                   tune=args.tune, jobs=args.jobs)
     return 0
 
 
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="prequential evaluation of feedrec and the baselines")
     e.add_argument("--dataset", required=True,
-                   help="a Taobao UserBehavior or generic CSV file, or sim / sim:N")
+                   help="a Taobao UserBehavior or generic CSV file, sim / sim:N (shop sessions) "
+                        "or sim-catalog / sim-catalog:N (long histories, no repeats)")
     e.add_argument("--method", action="append", choices=METHOD_NAMES,
                    help="repeat for several (default: all)")
     e.add_argument("--json", default=None, help="write the report window's metrics here")
@@ -191,8 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--score-browse", action="store_true",
                    help="also score browse events (reported under by_type only)")
     e.add_argument("--tune", action="store_true",
-                   help="first choose feedrec's candidate-source settings on the tuning window "
-                        "(the first 70%% of the time span) alone, then evaluate with them")
+                   help="first choose every method's variant from its grid on the tuning "
+                        "window (the first 70%% of the time span) alone, then evaluate with them")
+    e.add_argument("--jobs", type=_count, default=None,
+                   help="methods evaluated at once, one process each (default: CPU cores)")
     e.set_defaults(func=_cmd_evaluate)
 
     n = sub.add_parser("bench", help="throughput and latency benchmark on the embedded broker")

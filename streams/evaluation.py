@@ -1,16 +1,18 @@
 """``feedrec evaluate``: datasets in, a table, a JSON file and a chart out.
 
-The evaluation itself is :func:`model.evaluate.evaluate`; this module only reads datasets and
-writes results. A dataset is a file in the Taobao UserBehavior or generic CSV format (see
-:mod:`streams.replay`), or ``sim`` / ``sim:N``: N events (default 100,000) of the simulator's
-shop, open loop, at 100 events/s of simulated time. The simulator's users keep reacting to
-lists, but none are shown to them here, so its stream is the same for every method.
+The evaluation itself is :mod:`model.evaluation`; this module only reads datasets and writes
+results. A dataset is a file in the Taobao UserBehavior or generic CSV format (see
+:mod:`streams.replay`), or a simulated stream: ``sim`` / ``sim:N`` is N events (default 100,000)
+of the simulator's shop sessions, open loop, at 100 events/s of simulated time;
+``sim-catalog`` / ``sim-catalog:N`` is N events of the catalogue regime
+(:mod:`streams.catalogue_sim`: long histories over months, no repeat interactions).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,26 +21,26 @@ import numpy as np
 import torch
 
 from index import set_threads
-from model.candidates import SourceConfig
-from model.evaluate import Result, evaluate, split_time
+from model.evaluation.bootstrap import paired_ratio
+from model.evaluation.protocol import Result
+from model.evaluation.registry import EXTRA, METHOD_NAMES, make_method
+from model.evaluation.tuning import Tuned, label, run_groups
+from model.evaluation.tuning import tune as tune_methods
 from model.events import TOPIC_TYPES, Event
 from model.exceptions import ConfigError
-from model.methods import METHOD_NAMES, Feedrec, make_method
-from model.pipeline import PipelineConfig
 from streams.exceptions import DatasetError
 from streams.replay import check_dataset, read_events
 from streams.simulator import Shop, SimConfig
 
 log = logging.getLogger(__name__)
 
-#: What ``--tune`` chooses between: how many of the user's categories feed the category-trending
-#: source and how many items each gives. Judged on the tuning window only.
-TUNE_GRID: tuple[dict, ...] = tuple(
-    {"categories": c, "per_category": n} for c in (2, 3) for n in (10, 20, 40)
-)
 TUNE_SHARE = 0.7
 SIM_RATE = 100.0
 SIM_START_MS = 1_700_000_000_000
+#: Simulated regimes by spec prefix, and their default sizes.
+SIM_KINDS = {"sim": 100_000, "sim-catalog": 100_000}
+#: Methods run when none is named: every one whose dependencies are installed is asked for.
+DEFAULT_METHODS = METHOD_NAMES
 
 
 def _event(topic: str, fields: dict) -> Event:
@@ -48,6 +50,7 @@ def _event(topic: str, fields: dict) -> Event:
 
 
 def simulated_events(n: int, seed: int = 0) -> list[Event]:
+    """N events of the simulator's shop sessions."""
     shop = Shop(SimConfig(seed=seed))
     out: list[Event] = []
     step = 100
@@ -57,29 +60,44 @@ def simulated_events(n: int, seed: int = 0) -> list[Event]:
     return out
 
 
-def sim_size(spec: str) -> int | None:
-    """N of a ``sim`` / ``sim:N`` dataset spec, None for a file; :class:`DatasetError` if N is
-    not a whole number >= 1."""
-    if spec != "sim" and not spec.startswith("sim:"):
+def catalogue_stream(n: int, seed: int = 0) -> list[Event]:
+    """N events of the catalogue regime."""
+    from streams.catalogue_sim import CatalogueConfig, catalogue_events
+
+    return [_event(t, e) for t, e in catalogue_events(n, CatalogueConfig(seed=seed))]
+
+
+def sim_spec(spec: str) -> tuple[str, int] | None:
+    """``(kind, N)`` of a simulated dataset spec (``sim[:N]``, ``sim-catalog[:N]``), None for a
+    file; :class:`DatasetError` if N is not a whole number >= 1."""
+    kind, sep, text = spec.partition(":")
+    if kind not in SIM_KINDS:
         return None
-    text = spec.partition(":")[2]
-    if not text:
-        return 100_000
+    if not sep:
+        return kind, SIM_KINDS[kind]
     try:
         n = int(text)
     except ValueError:
         n = 0
     if n < 1:
-        raise DatasetError(f"dataset {spec!r}: expected sim or sim:N with N a whole number of "
-                           "events >= 1 (e.g. sim:20000), or the path of a dataset file")
-    return n
+        raise DatasetError(f"dataset {spec!r}: expected {kind} or {kind}:N with N a whole "
+                           "number of events >= 1 (e.g. sim:20000), or the path of a dataset file")
+    return kind, n
+
+
+def sim_size(spec: str) -> int | None:
+    """N of a simulated dataset spec, None for a file."""
+    sim = sim_spec(spec)
+    return None if sim is None else sim[1]
 
 
 def load_dataset(spec: str, fav_as: str | None = None, limit: int | None = None) -> list[Event]:
-    """Events of ``spec``: a dataset file, or ``sim[:N]``."""
-    n = sim_size(spec)
-    if n is not None:
-        return simulated_events(min(n, limit or n))
+    """Events of ``spec``: a dataset file, or a simulated stream."""
+    sim = sim_spec(spec)
+    if sim is not None:
+        kind, n = sim
+        n = min(n, limit or n)
+        return simulated_events(n) if kind == "sim" else catalogue_stream(n)
     out: list[Event] = []
     for topic, fields in read_events(spec, fav_as=fav_as):
         out.append(_event(topic, fields))
@@ -123,6 +141,29 @@ def to_json(result: Result, dataset: str) -> dict:
             "methods": result.report, "tune": result.tune}
 
 
+def compare(result: Result, name: str = "feedrec") -> dict | None:
+    """``name`` against the best other method by HitRate@K (the largest K) on the report window:
+    the ratio of hit rates with its 95% paired-bootstrap interval over users; None when there is
+    no other method or no scored event."""
+    k = result.ks[-1]
+    others = [m for m in result.report if m != name]
+    if name not in result.report or not others or not result.report_users:
+        return None
+    best = max(others, key=lambda m: result.report[m][f"hit_rate@{k}"])
+
+    def hits(m: str) -> list[int]:
+        return [int(0 < r <= k) for r in result.report_ranks[m]]
+
+    ci = paired_ratio(result.report_users, hits(name), hits(best))
+    return {"method": name, "against": best, "metric": f"hit_rate@{k}", **ci.as_dict()}
+
+
+def format_comparison(cmp: dict) -> str:
+    return (f"{cmp['method']} / {cmp['against']} {cmp['metric']}: {cmp['ratio']:.3f} "
+            f"({100 * cmp['level']:.0f}% CI {cmp['low']:.3f}-{cmp['high']:.3f}, paired bootstrap "
+            f"over {cmp['users']} users)")
+
+
 def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> None:
     """HitRate@K (the largest K) per time slice per method, the report window shaded."""
     import matplotlib
@@ -156,74 +197,65 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
     plt.close(fig)
 
 
-def _label(params: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in params.items())
 
 
-def tune_feedrec(events: Sequence[Event], grid: Sequence[dict] = TUNE_GRID,
-                 tune_share: float = TUNE_SHARE) -> tuple[dict, dict[str, float]]:
-    """The candidate-source settings of ``grid`` with the best HitRate@20 over the tuning
-    window alone (events before the report window; none of them is looked at), and every
-    setting's score there."""
-    if not events:
-        raise ValueError("no events to tune on")
-    first, last = min(e.ts for e in events), max(e.ts for e in events)
-    split = split_time(first, last, tune_share)
-    head = [e for e in events if e.ts < split]
-    variants = {_label(p): Feedrec(PipelineConfig(sources=SourceConfig(**p))) for p in grid}
-    result = evaluate(head, variants, tune_share=0.0)
-    kmax = result.ks[-1]
-    scores = {name: m[f"hit_rate@{kmax}"] for name, m in result.report.items()}
-    best = max(range(len(grid)), key=lambda i: scores[_label(grid[i])])
-    return dict(grid[best]), scores
+def _one_core() -> None:
+    # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
+    torch.set_num_threads(1)
+    set_threads(1)
 
 
 def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | None = None,
                    chart: str | None = None, fav_as: str | None = None,
                    limit: int | None = None, score_browse: bool = False,
-                   tune: bool = False) -> Result:
-    # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
-    torch.set_num_threads(1)
-    set_threads(1)
+                   tune: bool = False, jobs: int | None = None) -> Result:
+    _one_core()
     # Input errors first, before minutes of evaluation: the dataset, where results go, extras.
-    if sim_size(dataset) is None:
+    if sim_spec(dataset) is None:
         check_dataset(dataset)
     for option, out_path in (("--json", json_path), ("--chart", chart)):
         parent = Path(out_path).resolve().parent if out_path else None
         if parent is not None and not parent.is_dir():
             raise ConfigError(f"{option} {out_path}: directory {parent} does not exist; create "
                               "it or write the file elsewhere")
-    names = list(dict.fromkeys(methods)) or list(METHOD_NAMES)
+    names = list(dict.fromkeys(methods)) or list(DEFAULT_METHODS)
     try:
-        built = {name: make_method(name) for name in names}  # fails fast on a missing extra
+        for name in names:
+            if name in EXTRA:
+                make_method(name)  # fails fast on a missing extra
     except ImportError as exc:
         raise ConfigError(f"{exc}; or leave that method out (--method NAME ...)") from None
+    jobs = jobs or os.cpu_count() or 1
     events = load_dataset(dataset, fav_as=fav_as, limit=limit)
     if not events:
         raise DatasetError(f"{dataset}: no events to evaluate on (an empty file, or only "
                            "behaviours that are dropped, such as Taobao 'fav' without --fav-as)")
-    label = Path(dataset).name if not dataset.startswith("sim") else dataset
-    tuned: dict | None = None
-    if tune and "feedrec" in built:
-        log.info("tuning feedrec on the first %.0f%% of the time span", 100 * TUNE_SHARE)
-        chosen, scores = tune_feedrec(events)
-        for name, score in scores.items():
-            print(f"tune   {name:<30} hit_rate@20 {score:.4f}")
-        print(f"tune   chosen: {_label(chosen)}", flush=True)
-        built["feedrec"] = Feedrec(PipelineConfig(sources=SourceConfig(**chosen)))
-        tuned = {"chosen": chosen, "hit_rate@20": scores}
-    log.info("evaluating %s on %d events of %s", ", ".join(names), len(events), label)
-    result = evaluate(events, built, score_browse=score_browse, tune_share=TUNE_SHARE,
-                      progress=lambda i, n: log.info("%d/%d events", i, n))
-    print(format_table(result, label), flush=True)
+    shown = Path(dataset).name if sim_spec(dataset) is None else dataset
+    tuned: dict[str, Tuned] = {}
+    if tune:
+        log.info("tuning %s on the first %.0f%% of the time span", ", ".join(names),
+                 100 * TUNE_SHARE)
+        tuned = tune_methods(events, names, TUNE_SHARE, jobs, setup=_one_core)
+        for name, t in tuned.items():
+            for variant, score in t.scores.items():
+                print(f"tune   {name:<16} {variant:<48} hit_rate@20 {score:.4f}")
+            print(f"tune   {name:<16} chosen: {label(t.chosen)}", flush=True)
+    log.info("evaluating %s on %d events of %s", ", ".join(names), len(events), shown)
+    groups = [{name: (name, tuned[name].chosen if name in tuned else {})} for name in names]
+    result = run_groups(events, groups, TUNE_SHARE, jobs, score_browse, setup=_one_core)
+    print(format_table(result, shown), flush=True)
+    cmp = compare(result)
+    if cmp is not None:
+        print(format_comparison(cmp), flush=True)
     if json_path:
-        out = to_json(result, label)
-        if tuned is not None:
-            out["tuned"] = tuned
+        out = to_json(result, shown)
+        if tuned:
+            out["tuned"] = {name: t.as_dict(result.ks[-1]) for name, t in tuned.items()}
+        if cmp is not None:
+            out["comparison"] = cmp
         Path(json_path).write_text(json.dumps(out, indent=2))
         print(f"json   {json_path}")
     if chart:
-        write_chart(result, Path(chart), label)
+        write_chart(result, Path(chart), shown)
         print(f"chart  {chart}")
     return result
-

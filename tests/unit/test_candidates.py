@@ -1,16 +1,12 @@
 import numpy as np
 import pytest
 
-from model.candidates import (
-    FEATURES,
-    IN_CATEGORY_SCALE,
-    CandidateSources,
-    SourceConfig,
-    top_per_group,
-)
+from model.candidates import FEATURES, IN_CATEGORY_SCALE, Candidates, SourceConfig
 from model.covisit import CoVisits
 from model.items import ItemStats
 from model.ranker import OnlineRanker
+from model.seen import add_many
+from model.sources.base import top_per_group
 
 HOUR_MS = 3_600_000
 
@@ -85,14 +81,15 @@ def test_top_per_group() -> None:
     assert out.tolist() == [[11, -1], [12, 13], [-1, -1]]
 
 
-def shop(capacity: int = 20) -> tuple[CandidateSources, ItemStats]:
+def shop(capacity: int = 20) -> tuple[Candidates, ItemStats]:
     """Items 0-9 in category 0, 10-19 in category 1; popularity rises with the row."""
     stats = ItemStats(capacity)
     stats.category[:] = np.arange(capacity) // 10
     stats.observe(np.arange(capacity), np.arange(1.0, capacity + 1), np.full(capacity, 1000))
+    stats.set_keys(np.arange(capacity), [f"i{r}" for r in range(capacity)])
     cfg = SourceConfig(covisit=5, categories=1, per_category=3, trending=2)
-    sources = CandidateSources(cfg, capacity)
-    sources.refresh_trending(stats, capacity, now_s=0.0)
+    sources = Candidates(cfg, capacity)
+    sources.refresh(stats, capacity, now_s=0.0)
     return sources, stats
 
 
@@ -104,7 +101,9 @@ def test_candidates_merge_every_source_once() -> None:
     ann = np.array([[7, 2], [-1, -1]])
     carted = np.array([[11], [-1]])
     purchased = np.array([[3], [-1]])
-    cand, feats = sources.collect(hist, carted, purchased, ann, stats, now_ms=1000)
+    # User 0 had item 7 long ago: it is no longer in their recent items, only in their filter.
+    seen = [add_many(b"", 0, ["i2", "i3", "i7"])[0], b""]
+    cand, feats = sources.collect(hist, carted, purchased, seen, ann, stats, now_ms=1000)
     warm = set(cand[0][cand[0] >= 0].tolist())
     # history 2, 3; cart 11; co-visitation 5; index 7; category 0's trending 9, 8, 7;
     # trending 19, 18.
@@ -115,15 +114,18 @@ def test_candidates_merge_every_source_once() -> None:
     col = {name: i for i, name in enumerate(FEATURES)}
     f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
     assert f[2][col["history"]] == 1.0 and f[3][col["history"]] == pytest.approx(0.8)
-    assert f[2][col["seen"]] == f[3][col["seen"]] == 1.0 and f[5][col["seen"]] == 0.0
+    assert f[2][col["seen"]] == f[3][col["seen"]] == f[7][col["seen"]] == 1.0
+    assert f[5][col["seen"]] == f[11][col["seen"]] == 0.0
     assert f[11][col["carted"]] == 1.0 and f[2][col["carted"]] == 0.0
     assert f[5][col["covisit"]] == pytest.approx(1.0) and f[7][col["covisit"]] == 0.0
+    assert f[5][col["covisit_long"]] == pytest.approx(1.0)
     assert f[3][col["purchased"]] == 1.0 and f[2][col["purchased"]] == 0.0
     assert f[9][col["category"]] == pytest.approx(1.0) and f[19][col["category"]] == 0.0
     # Item 9 has 10 of the 55 popularity points of category 0, the user's only category.
     assert f[9][col["in_category"]] == pytest.approx(np.log1p(IN_CATEGORY_SCALE * 10 / 55))
     assert f[19][col["in_category"]] == 0.0
     assert f[9][col["trending"]] == 0.0 and f[9][col["popularity"]] > 0
+    assert f[9][col["popularity_slow"]] > f[8][col["popularity_slow"]] > 0
     g = {int(r): feats[1, j] for j, r in enumerate(cand[1]) if r >= 0}
     # A cold user's items carry only their popularity, in the trending column.
     assert g[19][col["trending"]] > g[18][col["trending"]] > 0
@@ -133,15 +135,15 @@ def test_candidates_merge_every_source_once() -> None:
 def test_trending_skips_unavailable_items() -> None:
     sources, stats = shop()
     stats.available[19] = False
-    sources.refresh_trending(stats, 20, now_s=100.0)
-    assert sources.trending.tolist() == [18, 17]
-    assert sources.by_category[1].tolist() == [18, 17, 16]
+    sources.refresh(stats, 20, now_s=100.0)
+    assert sources.sources['trending'].rows.tolist() == [18, 17]
+    assert sources.category.by_category[1].tolist() == [18, 17, 16]
 
 
 def test_trending_refreshes_only_when_due() -> None:
     sources, stats = shop()
-    assert not sources.refresh_trending(stats, 20, now_s=1.0)
-    assert sources.refresh_trending(stats, 20, now_s=sources.cfg.trending_refresh_s)
+    assert not sources.refresh(stats, 20, now_s=1.0)
+    assert sources.refresh(stats, 20, now_s=sources.cfg.trending_refresh_s)
 
 
 def test_source_config_is_validated() -> None:

@@ -72,16 +72,17 @@ def test_a_directory_as_dataset_is_named(capsys: pytest.CaptureFixture[str], tmp
     assert f"{tmp_path}: a directory, not a file" in line
 
 
-@pytest.mark.parametrize("spec", ["sim:abc", "sim:0", "sim:-5", "sim:1.5"])
+@pytest.mark.parametrize("spec", ["sim:abc", "sim:0", "sim:-5", "sim:1.5", "sim-catalog:x"])
 def test_a_bad_sim_size_says_what_it_needs(capsys: pytest.CaptureFixture[str], spec: str) -> None:
     line = fails(capsys, "evaluate", "--method", "popularity", "--dataset", spec)
-    assert f"dataset {spec!r}: expected sim or sim:N" in line
+    kind = spec.partition(":")[0]
+    assert f"dataset {spec!r}: expected {kind} or {kind}:N" in line
 
 
 def test_sim_sizes() -> None:
-    assert sim_size("sim") == 100_000
-    assert sim_size("sim:250") == 250
-    assert sim_size("simulated.csv") is None
+    assert sim_size("sim") == sim_size("sim-catalog") == 100_000
+    assert sim_size("sim:250") == sim_size("sim-catalog:250") == 250
+    assert sim_size("simulated.csv") is None and sim_size("sim-other:5") is None
     with pytest.raises(DatasetError, match="sim:N"):
         load_dataset("sim:x")
 

@@ -20,25 +20,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
+from model.evaluation.base import Method
 from model.events import Event
 
 SCORED_TYPES = ("click", "cart", "purchase")
 #: History buckets by the number of the user's earlier events (any type).
 HISTORY_BUCKETS = (("cold", 0, 0), ("1-4", 1, 4), ("5+", 5, math.inf))
-
-
-class Method(Protocol):
-    """A recommender as the evaluator drives it."""
-
-    def learn(self, events: Sequence[Event]) -> None:
-        """Learn from events, oldest first."""
-
-    def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
-        """The user's top ``k`` item ids, best first (fewer if the method knows fewer)."""
 
 
 def rank_of(item: str, items: Sequence[str]) -> int:
@@ -138,6 +128,11 @@ class Result:
     tune: dict[str, dict]
     #: Per method, ``(ts, hit@max_k)`` of every scored event (browse excluded), for charts.
     timeline: dict[str, list[tuple[int, int]]]
+    #: The user of every scored event of the report window (browse excluded), in order, and per
+    #: method the rank it gave that event's item (0: not in its list): what paired comparisons
+    #: such as :func:`model.evaluation.bootstrap.paired_ratio` resample.
+    report_users: list[str] = field(default_factory=list)
+    report_ranks: dict[str, list[int]] = field(default_factory=dict)
 
 
 def split_time(first_ts: int, last_ts: int, tune_share: float) -> int:
@@ -168,6 +163,8 @@ def evaluate(
     kmax = ks[-1]
     windows = {name: (_Window(ks), _Window(ks)) for name in methods}
     timeline: dict[str, list[tuple[int, int]]] = {name: [] for name in methods}
+    report_users: list[str] = []
+    report_ranks: dict[str, list[int]] = {name: [] for name in methods}
     seen_by_user: dict[str, int] = defaultdict(int)
     category: dict[str, str] = {}
     items: set[str] = set()
@@ -192,6 +189,8 @@ def evaluate(
             learn()
             history = seen_by_user[ev.user_id]
             report_window = ev.ts >= split_ts
+            if report_window and ev.event_type != "browse":
+                report_users.append(ev.user_id)
             for name, method in methods.items():
                 w = windows[name][report_window]
                 t = time.perf_counter()
@@ -203,6 +202,8 @@ def evaluate(
                     w.overall.add(r)
                     w.by_history[history_bucket(history)].add(r)
                     timeline[name].append((ev.ts, int(0 < r <= kmax)))
+                    if report_window:
+                        report_ranks[name].append(r)
                 w.recommended.update(recs)
                 if recs:
                     cats = {category.get(x, x) for x in recs}
@@ -223,4 +224,6 @@ def evaluate(
         report={name: w[1].summary(catalogue) for name, w in windows.items()},
         tune={name: w[0].summary(catalogue) for name, w in windows.items()},
         timeline=timeline,
+        report_users=report_users,
+        report_ranks=report_ranks,
     )

@@ -1,4 +1,5 @@
-"""The prequential evaluator on hand-computed cases, and every method on a small stream."""
+"""The prequential evaluator on hand-computed cases, every method on a small stream, tuning on the
+tuning window alone, the paired bootstrap on cases with known answers, and the CLI's report."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import math
 
 import pytest
 
-from model.evaluate import evaluate, history_bucket, ndcg, rank_of
+import numpy as np
+
+from model.evaluation import tuning
+from model.evaluation.bootstrap import paired_ratio
+from model.evaluation.protocol import evaluate, history_bucket, ndcg, rank_of, split_time
+from model.evaluation.registry import METHOD_NAMES, grid, make_method
 from model.events import Event
-from model.methods import METHOD_NAMES, CoVisitation, Popularity, make_method
 from streams.cli import main
-from streams.evaluation import TUNE_GRID, simulated_events, tune_feedrec
+from streams.evaluation import simulated_events
 
 T0 = 1_700_000_000_000
 
@@ -95,29 +100,12 @@ def test_diversity_is_the_share_of_distinct_categories() -> None:
     assert r.report["m"]["diversity"] == pytest.approx(3 / 4)  # c1, c2 and d (no category)
 
 
-def test_popularity_decays_with_time() -> None:
-    p = Popularity(half_life_s=1.0)
-    p.learn([ev(1, "u", "old", "purchase", 0)])            # weight 4
-    p.learn([ev(2, "u", "new", "click", 3000)])            # weight 1; old decayed to 0.5
-    assert p.recommend("x", T0 + 3000, 2) == ["new", "old"]
-
-
-def test_covisitation_follows_recent_items() -> None:
-    c = CoVisitation(include_history=False)
-    c.learn([ev(1, "a", "x", "browse", 0), ev(2, "a", "y", "click", 1),
-             ev(3, "b", "x", "browse", 2), ev(4, "b", "z", "browse", 3),
-             ev(5, "c", "x", "browse", 4)])
-    assert c.recommend("c", T0 + 5, 2) == ["y", "z"]  # x -> y (click) outweighs x -> z
-    with_history = CoVisitation()
-    with_history.learn([ev(1, "a", "x", "browse", 0)])
-    assert with_history.recommend("a", T0 + 1, 1) == ["x"]
-
-
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_every_method_runs_and_learns(name: str) -> None:
     events = simulated_events(3000)
     kw = {"retrain_every": 1000} if name == "implicit-als" else {}
     method = make_method(name, **kw)
+    assert grid(name), "every method has variants for --tune"
     r = evaluate(events, {name: method})
     rep = r.report[name]
     assert rep["events"] > 100
@@ -151,24 +139,102 @@ def test_cli_writes_the_documented_json(tmp_path, capsys) -> None:
     assert "covisitation" in capsys.readouterr().out
 
 
-def test_tuning_looks_at_the_tuning_window_only() -> None:
+class Recorder:
+    """Remembers the newest event time it was shown or asked about."""
+
+    GRID = ({"x": 1}, {"x": 2})
+    newest = 0
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+        self.last: dict[str, str] = {}
+
+    def learn(self, events):
+        Recorder.newest = max(Recorder.newest, *(e.ts for e in events))
+        self.last |= {e.user_id: e.item_id for e in events}
+
+    def recommend(self, user_id, now_ms, k):
+        Recorder.newest = max(Recorder.newest, now_ms)
+        # Variant 2 offers the user's last item (often what they go to next); 1 offers nothing.
+        return [self.last[user_id]] if self.x == 2 and user_id in self.last else []
+
+
+def test_tuning_reads_nothing_of_the_report_window(monkeypatch) -> None:
+    events = simulated_events(3000)
+    split = split_time(events[0].ts, events[-1].ts, 0.7)
+    monkeypatch.setattr(tuning, "grid", lambda name: Recorder.GRID)
+    monkeypatch.setattr(tuning, "make_method", lambda name, **kw: Recorder(**kw))
+    Recorder.newest = 0
+    tuned = tuning.tune(events, ["rec"], 0.7)
+    assert 0 < Recorder.newest < split
+    assert tuned["rec"].chosen == {"x": 2} and set(tuned["rec"].scores) == {"x=1", "x=2"}
+
+
+def test_tuning_a_real_grid_ignores_a_poisoned_report_window() -> None:
     events = simulated_events(3000)
     last = max(e.ts for e in events)
     # Past the split nothing may be read: an event without a type would make evaluate refuse.
     poison = Event("late", "u0", "i0", last, event_type=None)
-    grid = ({"categories": 1, "per_category": 5}, {"categories": 2, "per_category": 20})
-    chosen, scores = tune_feedrec([*events, poison], grid=grid)
-    assert chosen in grid
-    assert set(scores) == {"categories=1,per_category=5", "categories=2,per_category=20"}
-    assert scores[",".join(f"{k}={v}" for k, v in chosen.items())] == max(scores.values())
-    assert all(0.0 < s <= 1.0 for s in scores.values())
+    tuned = tuning.tune([*events, poison], ["popularity", "covisitation"], 0.7)
+    for name, t in tuned.items():
+        assert t.chosen in [dict(v) for v in grid(name)]
+        assert len(t.scores) == len(grid(name))
+        assert t.scores[tuning.label(t.chosen)] == max(t.scores.values())
+    # The report window's events change nothing.
+    again = tuning.tune([e for e in events if e.ts < split_time(events[0].ts, last, 0.7)]
+                        + [poison], ["popularity", "covisitation"], 0.7)
+    assert {n: t.scores for n, t in again.items()} == {n: t.scores for n, t in tuned.items()}
 
 
-def test_cli_tune_records_its_choice(tmp_path, capsys) -> None:
+def test_bootstrap_of_proportional_hits_is_exact() -> None:
+    # Every user's A-hits are twice their B-hits: every resample gives 2, so the interval is [2, 2].
+    users = [u for u in "abcdefgh" for _ in range(6)]
+    b = [1, 0, 0, 0, 0, 0] * 8
+    a = [1, 1, 0, 0, 0, 0] * 8
+    ci = paired_ratio(users, a, b, replicates=500)
+    assert (ci.ratio, ci.low, ci.high, ci.users) == (2.0, 2.0, 2.0, 8)
+
+
+def test_bootstrap_matches_the_delta_method_and_covers_the_truth() -> None:
+    # Independent users, one event each, A hits with p=0.3 and B with p=0.2 (independently):
+    # the delta method gives var(log ratio) ~ (1-pa)/(n pa) + (1-pb)/(n pb).
+    rng = np.random.default_rng(7)
+    n, pa, pb = 4000, 0.3, 0.2
+    users = [str(i) for i in range(n)]
+    a, b = rng.random(n) < pa, rng.random(n) < pb
+    ci = paired_ratio(users, a.tolist(), b.tolist(), replicates=2000, seed=1)
+    se = math.sqrt((1 - pa) / (n * pa) + (1 - pb) / (n * pb))
+    width = math.log(ci.high) - math.log(ci.low)
+    assert width == pytest.approx(2 * 1.96 * se, rel=0.1)
+    # Coverage: over repeated samples the 95% interval holds the true ratio about 95% of the time.
+    covered = 0
+    for trial in range(200):
+        a, b = rng.random(400) < pa, rng.random(400) < pb
+        ci = paired_ratio(users[:400], a.tolist(), b.tolist(), replicates=400, seed=trial)
+        covered += ci.low <= pa / pb <= ci.high
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_bootstrap_pairs_users() -> None:
+    # A wins on the same users B does, plus one more: correlated hits make the interval far
+    # narrower than independent ones would, and it stays above 1.
+    users = [str(i) for i in range(300)]
+    b = [int(i % 3 == 0) for i in range(300)]
+    a = [int(i % 3 == 0 or i % 10 == 1) for i in range(300)]
+    ci = paired_ratio(users, a, b)
+    assert ci.low > 1.0 and ci.high - ci.low < 0.3
+    with pytest.raises(ValueError, match="one user per value"):
+        paired_ratio(users, a, b[:-1])
+
+
+def test_cli_tune_records_every_choice_and_the_interval(tmp_path, capsys) -> None:
     out = tmp_path / "r.json"
-    assert main(["evaluate", "--dataset", "sim:2000", "--method", "feedrec", "--tune",
-                 "--json", str(out)]) == 0
+    assert main(["evaluate", "--dataset", "sim:2000", "--method", "feedrec", "--method",
+                 "popularity", "--tune", "--jobs", "1", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["tuned"]["chosen"] in [dict(p) for p in TUNE_GRID]
-    assert len(data["tuned"]["hit_rate@20"]) == len(TUNE_GRID)
+    for name in ("feedrec", "popularity"):
+        assert data["tuned"][name]["chosen"] in [dict(p) for p in grid(name)]
+        assert len(data["tuned"][name]["hit_rate@20"]) == len(grid(name))
+    cmp = data["comparison"]
+    assert cmp["against"] == "popularity" and cmp["low"] <= cmp["ratio"] <= cmp["high"]
     assert "chosen:" in capsys.readouterr().out

@@ -1,0 +1,64 @@
+"""Every method of the evaluation by its ``--method`` name.
+
+Methods that need the ``eval`` extra (``river-mf``, ``implicit-als``) are imported only when
+built; the worker never imports any of this.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from model.evaluation.base import Method
+
+#: name -> ``module:class`` under :mod:`model.evaluation`.
+METHODS: dict[str, str] = {
+    "feedrec": "feedrec:Feedrec",
+    "popularity": "popularity:Popularity",
+    "covisitation": "covisitation:CoVisitation",
+    "recent-category": "recent_category:RecentCategory",
+    "sequential-rules": "sequential:SequentialRules",
+    "item-knn": "itemknn:ItemKNN",
+    "sknn": "sknn:SessionKNN",
+    "vsknn": "sknn:SessionKNN",
+    "stan": "stan:STAN",
+    "river-mf": "river_mf:RiverMF",
+    "implicit-als": "implicit_als:ImplicitALS",
+}
+#: Fixed arguments of a name that shares its class with another.
+PRESET: dict[str, dict] = {"sknn": {"variant": "sknn"}, "vsknn": {"variant": "vsknn"}}
+METHOD_NAMES = tuple(METHODS)
+#: Methods that need the ``eval`` extra.
+EXTRA = ("river-mf", "implicit-als")
+
+
+def method_class(name: str) -> Callable[..., Method]:
+    try:
+        module, cls = METHODS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}") from None
+    try:
+        return getattr(importlib.import_module(f"model.evaluation.{module}"), cls)
+    except ImportError as exc:
+        raise ImportError(
+            f"method {name!r} needs the evaluation extra: pip install 'feedrec[eval]' ({exc})"
+        ) from exc
+
+
+def grid(name: str) -> tuple[dict, ...]:
+    """The variants ``--tune`` searches for ``name`` (each a dict of constructor arguments)."""
+    preset = PRESET.get(name, {})
+    variants = [v for v in method_class(name).GRID
+                if all(v.get(k, x) == x for k, x in preset.items())]
+    return tuple({k: x for k, x in v.items() if k not in preset} for v in variants)
+
+
+def make_method(name: str, **kw) -> Method:
+    """A fresh method by its ``--method`` name, with constructor arguments ``kw``."""
+    factory = method_class(name)
+    try:
+        return factory(**(PRESET.get(name, {}) | kw))
+    except ImportError as exc:
+        raise ImportError(
+            f"method {name!r} needs the evaluation extra: pip install 'feedrec[eval]' ({exc})"
+        ) from exc

@@ -1,0 +1,134 @@
+"""The contract of a candidate source, and what every source is asked with.
+
+A source proposes items for each user of a batch, with a score: the evidence it has for each.
+Sources see the same :class:`Query` (the users' own item lists, the item statistics, the time),
+learn from the same stream (:meth:`Source.observe`) and keep their own state, checkpointed
+through :meth:`Source.state` / :meth:`Source.load`. Everything is a ``(B, K)`` array over the
+batch, -1 padded: no per-user Python loop.
+
+The merge (:class:`model.candidates.Candidates`) takes each source's ``keep`` best proposals
+as candidates; a source with a ``feature`` also scores every other candidate (0 where it has no
+evidence), so the ranker weighs the sources against each other item by item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from model.covisit import group_ranks
+from model.items import ItemStats
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The users of one batch: their item rows, most recent first, -1 padded."""
+
+    history: np.ndarray
+    carted: np.ndarray
+    purchased: np.ndarray
+    #: Nearest neighbours of the users' vectors in the embedding index.
+    nearest: np.ndarray
+    stats: ItemStats
+    now_ms: int
+
+
+class Proposal(NamedTuple):
+    """``(B, K)`` item rows (-1 padded) and the source's score for each. The first ``keep``
+    columns (all when None) become candidates; the rest is only evidence for the feature."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    keep: int | None = None
+
+
+class Source(Protocol):
+    #: The feature column this source's scores fill, or None when it only proposes.
+    feature: str | None
+
+    def propose(self, q: Query) -> Proposal:
+        """Items for each user of ``q``, with their scores; the best first when ``keep`` is
+        set."""
+
+    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
+                ts_ms: np.ndarray) -> None:
+        """Events on ``items[b]``, each following the user's recent items ``histories[b]``."""
+
+    def refresh(self, stats: ItemStats, rows_used: int) -> None:
+        """Recompute what depends on the item statistics (called every few seconds)."""
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Rows handed to new items: forget what was known of the old ones."""
+
+    def state(self, rows_used: int) -> dict: ...
+
+    def load(self, state: dict) -> None: ...
+
+
+def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
+                  k: int) -> np.ndarray:
+    """``(n_groups, k)`` of each group's ``k`` best-scoring ``values``, best first, -1 padded."""
+    out = np.full((n_groups, k), -1, dtype=np.int64)
+    if len(groups) and k:
+        order = np.lexsort((-scores, groups))
+        g, v = groups[order], values[order]
+        rank = group_ranks(g)
+        keep = rank < k
+        out[g[keep], rank[keep]] = v[keep]
+    return out
+
+
+class Lookup:
+    """Sums of values per ``(batch row, key, column)``, looked up for any ``(B, C)`` array of keys.
+
+    Several sources keyed by item (the user's history, cart, purchases, co-visitation) share one
+    table with a column each, so a candidate array is searched once for all of them.
+    """
+
+    def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int,
+                 columns: np.ndarray | None = None, n_columns: int = 1) -> None:
+        ok = keys >= 0
+        combined = batch[ok] * width + keys[ok]
+        self.width, self.n_columns = width, n_columns
+        self.keys, inv = np.unique(combined, return_inverse=True)
+        if columns is not None:
+            inv = inv * n_columns + columns[ok]
+        self.sums = np.bincount(inv, weights=values[ok],
+                                minlength=len(self.keys) * n_columns).reshape(-1, n_columns)
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        """``(B, C, n_columns)`` sums for ``keys`` ``(B, C)`` (0 where absent)."""
+        if not len(self.keys):
+            return np.zeros((*keys.shape, self.n_columns))
+        q = np.arange(len(keys))[:, None] * self.width + keys
+        pos = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
+        hit = (self.keys[pos] == q) & (keys >= 0) & (keys < self.width)
+        return np.where(hit[..., None], self.sums[pos], 0.0)
+
+    def top(self, batch_size: int, k: int, column: int = 0) -> np.ndarray:
+        """Each batch row's ``k`` keys with the largest positive sums in ``column``, -1 padded."""
+        sums = self.sums[:, column]
+        keys = self.keys[sums > 0]
+        return top_per_group(keys // self.width, keys % self.width, sums[sums > 0], batch_size, k)
+
+
+class Stateless:
+    """Defaults for sources that learn nothing from the stream."""
+
+    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
+                ts_ms: np.ndarray) -> None:
+        pass
+
+    def refresh(self, stats: ItemStats, rows_used: int) -> None:
+        pass
+
+    def reset(self, rows: np.ndarray) -> None:
+        pass
+
+    def state(self, rows_used: int) -> dict:
+        return {}
+
+    def load(self, state: dict) -> None:
+        pass

@@ -1,0 +1,44 @@
+"""The user's own items: what they just looked at, and what waits in their cart.
+
+Shoppers come back to what they looked at minutes ago and buy what they carted; on a
+catalogue where nobody returns to an item, the ranker learns to weigh these down (and the
+ranking hides seen items outright, see :class:`model.ranking.RepeatShare`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.sources.base import Proposal, Query, Stateless
+
+
+class History(Stateless):
+    """The user's recent items, the i-th most recent scored ``decay ** i``."""
+
+    feature = "history"
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def propose(self, q: Query) -> Proposal:
+        scores = np.broadcast_to(self.decay ** np.arange(q.history.shape[1]), q.history.shape)
+        return Proposal(q.history, scores)
+
+
+class Cart(Stateless):
+    """Items in the user's cart (carted, not bought since), each scored 1."""
+
+    feature = "carted"
+
+    def propose(self, q: Query) -> Proposal:
+        return Proposal(q.carted, np.ones(q.carted.shape))
+
+
+class Purchased(Stateless):
+    """Items the user bought: evidence only (whether shoppers come back to them is for the
+    ranker to learn), never proposed."""
+
+    feature = "purchased"
+
+    def propose(self, q: Query) -> Proposal:
+        return Proposal(q.purchased, np.ones(q.purchased.shape), keep=0)
