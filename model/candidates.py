@@ -35,19 +35,22 @@ from model.sources.nearest import Nearest
 from model.sources.trending import CategoryTrending, Trending, category_shares
 
 #: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
-#: model's user vectors); the rest come from :meth:`Candidates.collect`. ``history``
-#: fades with the item's position in the user's recent items, ``seen`` does not; ``carted``
-#: marks items in the user's cart and ``purchased`` items they bought (whether shoppers come back
-#: to those is for the ranker to learn). ``category`` is the share of the item's category in the
-#: user's history and ``in_category`` that share times the item's share of its category's
-#: popularity (see :data:`IN_CATEGORY_SCALE`): what a shopper comparing items of one category
-#: picks next. ``popularity``
-#: and ``recency`` describe the item for a user with a history; ``trending`` is the item's
-#: popularity for a user without one, so a cold user's list is ordered by popularity alone,
-#: whatever the other weights learn from warm users.
+#: model's user vectors); the rest come from :meth:`Candidates.collect`. ``history`` fades with
+#: the item's position in the user's recent items; ``seen`` marks every item the user ever had
+#: (recent or in their seen filter); ``carted`` marks items in the user's cart and ``purchased``
+#: items they bought (whether shoppers come back to those is for the ranker to learn).
+#: ``covisit`` and ``covisit_long`` are the co-visitation evidence of the day-scale and the
+#: never-forgetting table. ``category`` is the share of the item's category in the user's
+#: history, ``latest_category`` marks the category of their latest item, and ``in_category`` is
+#: the share times the item's share of its category's popularity (see
+#: :data:`IN_CATEGORY_SCALE`): what a shopper comparing items of one category picks next.
+#: ``popularity`` (this half hour), ``popularity_slow`` (these weeks) and ``recency`` describe the
+#: item for a user with a history; ``trending`` and ``trending_slow`` are the same popularities
+#: for a user without one, so a cold user's list is ordered by popularity alone, whatever the
+#: other weights learn from warm users.
 FEATURES = ("model", "history", "seen", "carted", "purchased", "covisit", "covisit_long",
             "category", "latest_category", "in_category", "popularity", "popularity_slow",
-            "recency", "trending")
+            "recency", "trending", "trending_slow")
 #: ``in_category`` is ``log1p(IN_CATEGORY_SCALE * p)`` of the estimate ``p`` = (share of the item's
 #: category in the user's history) x (item's share of its category's popularity).
 IN_CATEGORY_SCALE = 1000.0
@@ -202,6 +205,8 @@ class Candidates:
         feats[..., _COL["recency"]] = np.where(warm & (stats.last_ts[safe] > 0),
                                                np.exp2(-age_s / self.cfg.recency_half_life_s), 0.0)
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
+        feats[..., _COL["trending_slow"]] = np.where(warm, 0.0,
+                                                     np.log1p(stats.popularity_slow[safe]))
         feats[cand < 0] = 0.0
         return cand, feats
 

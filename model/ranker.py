@@ -32,6 +32,7 @@ INITIAL_WEIGHTS: dict[str, float] = {
     "popularity_slow": 0.0,
     "recency": 0.1,
     "trending": 1.0,
+    "trending_slow": 0.0,
 }
 
 

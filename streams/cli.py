@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from model.exceptions import FeedrecError
 from model.evaluation.registry import METHOD_NAMES
+from model.exceptions import FeedrecError
 from streams.kafka import PRODUCER_LINGER_MS
 
 log = logging.getLogger("feedrec")

@@ -18,8 +18,18 @@ def _available(stats: ItemStats, rows_used: int) -> np.ndarray:
     return np.flatnonzero((pop > 0) & stats.available[:rows_used])
 
 
+def _top(rows: np.ndarray, pop: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(rows))
+    if not k:
+        return np.zeros(0, dtype=np.int64)
+    part = rows[np.argpartition(-pop[rows], k - 1)[:k]]
+    return part[np.argsort(-pop[part], kind="stable")]
+
+
 class Trending(Stateless):
-    """The ``k`` most popular available items, for everyone."""
+    """The ``k`` most popular available items for everyone, at both time scales of the item
+    statistics: this half hour's and these weeks' (a catalogue with a few events an hour has
+    no meaningful half-hour popularity)."""
 
     feature = None
 
@@ -29,13 +39,9 @@ class Trending(Stateless):
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:
         rows = _available(stats, rows_used)
-        pop = stats.popularity
-        k = min(self.k, len(rows))
-        if k:
-            part = rows[np.argpartition(-pop[rows], k - 1)[:k]]
-            self.rows = part[np.argsort(-pop[part], kind="stable")]
-        else:
-            self.rows = np.zeros(0, dtype=np.int64)
+        fast = _top(rows, stats.popularity, self.k)
+        slow = _top(rows, stats.popularity_slow, self.k)
+        self.rows = np.r_[fast, slow[~np.isin(slow, fast)]]
 
     def propose(self, q: Query) -> Proposal:
         b = len(q.history)

@@ -127,9 +127,11 @@ def test_candidates_merge_every_source_once() -> None:
     assert f[9][col["trending"]] == 0.0 and f[9][col["popularity"]] > 0
     assert f[9][col["popularity_slow"]] > f[8][col["popularity_slow"]] > 0
     g = {int(r): feats[1, j] for j, r in enumerate(cand[1]) if r >= 0}
-    # A cold user's items carry only their popularity, in the trending column.
+    # A cold user's items carry only their popularity, in the trending columns.
     assert g[19][col["trending"]] > g[18][col["trending"]] > 0
-    assert all(np.count_nonzero(v) == 1 for v in g.values())
+    assert g[19][col["trending_slow"]] > g[18][col["trending_slow"]] > 0
+    cold_cols = [col["trending"], col["trending_slow"]]
+    assert all(np.count_nonzero(np.delete(v, cold_cols)) == 0 for v in g.values())
 
 
 def test_trending_skips_unavailable_items() -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
-
 import numpy as np
+import pytest
 
 from model.evaluation import tuning
 from model.evaluation.bootstrap import paired_ratio
