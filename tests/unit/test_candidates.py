@@ -185,3 +185,16 @@ def test_ranker_state_round_trip() -> None:
     other = OnlineRanker()
     other.load(ranker.state())
     assert other.as_dict() == ranker.as_dict() and other.steps == 1
+
+
+def test_trending_offers_this_half_hours_and_these_weeks_sellers() -> None:
+    stats = ItemStats(4, popularity_half_life_s=1800.0)
+    day = 86_400_000
+    # Item 0 sold a lot three days ago; item 1 a little just now; 2 and 3 nothing.
+    t0 = 1_700_000_000_000
+    stats.observe(np.array([0]), np.array([50.0]), np.array([t0]))
+    stats.observe(np.array([1]), np.array([1.0]), np.array([t0 + 3 * day]))
+    trending = Candidates(SourceConfig(trending=1), 4).sources["trending"]
+    trending.refresh(stats, 4)
+    # Half-hour popularity: item 1 (item 0's 50 decayed through 144 half-lives); weeks: item 0.
+    assert trending.rows.tolist() == [1, 0]
