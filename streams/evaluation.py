@@ -28,6 +28,7 @@ from model.evaluation.tuning import Tuned, label, run_groups
 from model.evaluation.tuning import tune as tune_methods
 from model.events import TOPIC_TYPES, Event
 from model.exceptions import ConfigError
+from streams.catalogue_sim import CatalogueConfig, catalogue_events
 from streams.exceptions import DatasetError
 from streams.replay import check_dataset, read_events
 from streams.simulator import Shop, SimConfig
@@ -62,8 +63,6 @@ def simulated_events(n: int, seed: int = 0) -> list[Event]:
 
 def catalogue_stream(n: int, seed: int = 0) -> list[Event]:
     """N events of the catalogue regime."""
-    from streams.catalogue_sim import CatalogueConfig, catalogue_events
-
     return [_event(t, e) for t, e in catalogue_events(n, CatalogueConfig(seed=seed))]
 
 

@@ -19,7 +19,7 @@ class Feedrec:
     #: How many of the user's categories feed the category-trending source and how many items
     #: each gives.
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"categories": c, "per_category": n} for c in (2, 3) for n in (10, 20, 40))
+        {"categories": c, "per_category": n} for c in (2, 3) for n in (20, 40))
 
     def __init__(self, cfg: PipelineConfig | None = None, device: str = "cpu",
                  index_kind: str = "auto", **sources) -> None:

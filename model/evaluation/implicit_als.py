@@ -20,8 +20,7 @@ class ImplicitALS:
     and for users with no item the model knows, recent popularity answers."""
 
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"factors": f, "regularization": r, "seen": s}
-        for f in (32, 128) for r in (0.01, 0.1) for s in ("allow", "exclude"))
+        {"regularization": r, "seen": s} for r in (0.01, 0.1) for s in ("allow", "exclude"))
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
                  iterations: int = 15, retrain_every: int = 10_000, seen: str = "allow",

@@ -21,8 +21,7 @@ class RiverMF:
     """
 
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"n_factors": f, "l2": r, "seen": s}
-        for f in (16, 64) for r in (0.001, 0.01) for s in ("allow", "exclude"))
+        {"l2": r, "seen": s} for r in (0.001, 0.01) for s in ("allow", "exclude"))
 
     def __init__(self, n_factors: int = 32, lr: float = 0.05, l2: float = 0.001,
                  negatives: int = 4, seen: str = "allow", seed: int = 0,

@@ -8,7 +8,11 @@ position (1-based, counting every event of the session) of its last occurrence, 
 its last event. Every session goes into the pool as soon as it starts: a user's open session is
 a neighbour candidate for OTHER users while it grows, and is frozen when the user's next event
 comes after the gap. An item's sessions are found through an inverted index that keeps, per
-item, only the ``sample`` sessions that took it most recently (a ``deque``).
+item, only the ``index_cap`` sessions that took it most recently (a ``deque``; by default
+``sample + 1``, as the asking user's own latest session is usually one of them): a session
+that took an item early and went on long after can leave that item's entry before the
+sessions that displaced it end, so the sample below is the most recent sessions *found*,
+which is session-rec's "recent" sampling up to that cap.
 
 The query. A user's "current session" is their last ``session_len`` distinct items (newest
 first), across session boundaries when the open one is shorter. Candidates are the sessions
@@ -29,7 +33,10 @@ similar are the neighbours; ties between sessions go to the more recent one.
   the pool and ``df(j)`` those holding ``j``.
 
 The ranked items go through the seen policy (:meth:`Histories.finish`) and popularity
-(``Popularity(half_life_s=3600)``) fills the list; ``scores`` gives the raw item scores.
+(``Popularity(half_life_s=3600)``) fills the list; ``scores`` gives the raw item scores. The
+default policy is ``first`` (the user's own recent items, then the neighbours' picks), the
+strong form where shoppers come back to what they looked at; the ``GRID`` also tries ``allow``
+(session-rec's ``remind``) and ``exclude``.
 """
 
 from __future__ import annotations
@@ -37,14 +44,15 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import Histories, check_seen, top_keys
+from model.evaluation.base import Histories, check_seen
 from model.evaluation.popularity import Popularity
 from model.events import Event
 
 VARIANTS = ("sknn", "vsknn")
+STAMP_BITS = 40
 WEIGHTINGS = ("linear", "div")
 
 
@@ -66,9 +74,12 @@ class SessionPool:
     users' recent items and what they saw, the popularity fill, and the final list."""
 
     def __init__(self, k_neighbours: int, sample: int, session_len: int, gap_s: float,
-                 seen: str) -> None:
+                 seen: str, index_cap: int | None = None) -> None:
         if k_neighbours < 1 or sample < 1:
             raise ValueError(f"k_neighbours and sample must be >= 1, got {k_neighbours}, {sample}")
+        self.index_cap = sample + 1 if index_cap is None else index_cap
+        if self.index_cap < 1:
+            raise ValueError(f"index_cap must be >= 1 or None, got {index_cap}")
         if gap_s <= 0:
             raise ValueError(f"gap_s must be > 0 seconds, got {gap_s}")
         self.k_neighbours, self.sample, self.session_len = k_neighbours, sample, session_len
@@ -77,18 +88,21 @@ class SessionPool:
         self.histories = Histories(session_len)
         self.popularity = Popularity(half_life_s=3600.0)
         self.sessions: list[Session] = []
-        #: item -> ids of the (at most ``sample``) sessions that took it most recently.
+        #: item -> ids of the (at most ``index_cap``) sessions that took it most recently.
         self.index: dict[str, deque[int]] = {}
         #: item -> number of sessions holding it.
         self.df: dict[str, int] = {}
         #: user -> id of their latest session.
         self.latest: dict[str, int] = {}
+        #: session id -> ``end << 40 | id``: one int that orders sessions by recency.
+        self.stamp: list[int] = []
 
     # -- learning ---------------------------------------------------------------------------
 
     def learn(self, events: Sequence[Event]) -> None:
         self.popularity.learn(events)
-        sessions, latest, index, df = self.sessions, self.latest, self.index, self.df
+        sessions, latest, index, df, stamp = (self.sessions, self.latest, self.index, self.df,
+                                              self.stamp)
         for e in events:
             self.histories.add(e)
             sid = latest.get(e.user_id)
@@ -97,16 +111,18 @@ class SessionPool:
                 sid = latest[e.user_id] = len(sessions)
                 s = Session(e.user_id, e.ts)
                 sessions.append(s)
+                stamp.append(0)
             s.length += 1
             if e.item_id not in s.pos:
                 refs = index.get(e.item_id)
                 if refs is None:
-                    refs = index[e.item_id] = deque(maxlen=self.sample)
+                    refs = index[e.item_id] = deque(maxlen=self.index_cap)
                 refs.append(sid)
                 df[e.item_id] = df.get(e.item_id, 0) + 1
             s.pos[e.item_id] = s.length
             if e.ts > s.end:
                 s.end = e.ts
+            stamp[sid] = s.end << STAMP_BITS | sid
 
     # -- neighbours -------------------------------------------------------------------------
 
@@ -115,8 +131,8 @@ class SessionPool:
         return self.histories.items(user_id)
 
     def candidates(self, user_id: str, query: Sequence[str]) -> list[int]:
-        """The ``sample`` most recent sessions sharing an item with ``query``, the user's latest
-        session left out; most recent first."""
+        """The ``sample`` most recent sessions (by last event, then by id) sharing an item
+        with ``query``, the user's latest session left out; in no particular order."""
         found: set[int] = set()
         for item in query:
             refs = self.index.get(item)
@@ -125,15 +141,16 @@ class SessionPool:
         own = self.latest.get(user_id)
         if own is not None:
             found.discard(own)
-        sessions = self.sessions
-        return heapq.nlargest(self.sample, found, key=lambda sid: (sessions[sid].end, sid))
+        if len(found) <= self.sample:
+            return list(found)
+        return sorted(found, key=self.stamp.__getitem__, reverse=True)[: self.sample]
 
-    def top_neighbours(self, sims: list[tuple[float, int]]) -> list[tuple[float, int]]:
-        """The ``k_neighbours`` most similar ``(similarity, session id)``, best first; ties to
-        the more recent session; sessions of similarity 0 are no neighbours."""
-        sessions = self.sessions
-        return heapq.nlargest(self.k_neighbours, (x for x in sims if x[0] > 0),
-                              key=lambda x: (x[0], sessions[x[1]].end, x[1]))
+    def top_neighbours(self, sims: list[tuple[float, int, int]]) -> list[tuple[float, int]]:
+        """Of ``(similarity, stamp, session id)``, the ``k_neighbours`` most similar as
+        ``(similarity, session id)``, best first; ties to the more recent session (the larger
+        stamp); sessions of similarity 0 are no neighbours."""
+        sims.sort(reverse=True)
+        return [(sim, sid) for sim, _, sid in sims[: self.k_neighbours] if sim > 0]
 
     # -- the list ---------------------------------------------------------------------------
 
@@ -147,12 +164,22 @@ class SessionPool:
         scores = self.scores(user_id, now_ms)
         if self.seen == "exclude":
             seen = self.histories.seen.get(user_id, set())
-            ranked = top_keys(scores, k, seen)
-            more = self.popularity.top(2 * k + len(seen))
+            ranked = ranked_keys(scores, k, seen)
+            more = self._popular(2 * k + len(seen))
         else:
-            ranked = top_keys(scores, 2 * k)
-            more = self.popularity.top(2 * k)
+            ranked = ranked_keys(scores, 2 * k)
+            more = self._popular(2 * k)
         return self.histories.finish(user_id, ranked, k, self.seen, more)
+
+    def _popular(self, n: int) -> Iterator[str]:
+        """The ``n`` most popular items, computed only if the list needs filling."""
+        yield from self.popularity.top(n)
+
+
+def ranked_keys(scores: dict[str, float], k: int, skip: Container[str] = ()) -> list[str]:
+    """The ``k`` keys of largest score, ``skip`` left out, ties by key (as :func:`top_keys`)."""
+    pairs = ((-v, j) for j, v in scores.items() if j not in skip)
+    return [j for _, j in heapq.nsmallest(k, pairs)]
 
 
 class SessionKNN(SessionPool):
@@ -174,13 +201,14 @@ class SessionKNN(SessionPool):
 
     def __init__(self, variant: str = "sknn", k_neighbours: int = 100, sample: int = 500,
                  session_len: int = 10, gap_s: float = 1800.0, seen: str = "first",
-                 weighting: str = "linear", idf: bool = False) -> None:
+                 weighting: str = "linear", idf: bool = False,
+                 index_cap: int | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; "
                              f"got {weighting!r}")
-        super().__init__(k_neighbours, sample, session_len, gap_s, seen)
+        super().__init__(k_neighbours, sample, session_len, gap_s, seen, index_cap)
         self.variant, self.weighting, self.idf = variant, weighting, idf
 
     def query_weights(self, query: Sequence[str]) -> list[float]:
@@ -197,19 +225,20 @@ class SessionKNN(SessionPool):
         query = self.query(user_id)
         if not query:
             return []
-        weights = list(zip(query, self.query_weights(query), strict=True))
-        sessions = self.sessions
-        sims: list[tuple[float, int]] = []
+        sessions, stamp = self.sessions, self.stamp
+        sims: list[tuple[float, int, int]] = []
         if self.variant == "sknn":
             norm = math.sqrt(len(query))
+            items = set(query)
             for sid in self.candidates(user_id, query):
                 pos = sessions[sid].pos
-                shared = sum(1 for i in query if i in pos)
-                sims.append((shared / (norm * math.sqrt(len(pos))), sid))
+                sim = len(pos.keys() & items) / (norm * math.sqrt(len(pos)))
+                sims.append((sim, stamp[sid], sid))
         else:
+            weights = list(zip(query, self.query_weights(query), strict=True))
             for sid in self.candidates(user_id, query):
                 pos = sessions[sid].pos
-                sims.append((sum(w for i, w in weights if i in pos), sid))
+                sims.append((sum(w for i, w in weights if i in pos), stamp[sid], sid))
         return self.top_neighbours(sims)
 
     def scores(self, user_id: str, now_ms: int) -> dict[str, float]:

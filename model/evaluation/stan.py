@@ -17,12 +17,13 @@ with the paper's three decays:
 
 ``None`` for a lambda switches its decay off; all three off is SKNN exactly.
 
-Defaults are session-rec's for its STAN (``lambda_spw=1.02``, ``lambda_snh=5`` days,
-``lambda_inh=2.05``, with ``k=100`` neighbours), the settings its e-commerce comparisons start
-from: the newest item counts most (the one before it ``exp(-1/1.02) = 0.38``), a neighbour
-five days old counts ``1/e``, and items more than a few clicks from the shared one little. A
-stream of a few hours wants a ``lambda_2`` of hours, one of months a ``lambda_2`` of weeks:
-the ``GRID`` holds values from 2 hours to 90 days.
+Defaults: the lambdas are the constructor defaults of session-rec's STAN (``lambda_spw=1.02``,
+``lambda_snh=5`` days, ``lambda_inh=2.05``), with 100 neighbours out of a recent sample of 500
+(session-rec samples 5000; 500 keeps a recommendation at a few ms here). The newest item counts
+most (the one before it ``exp(-1/1.02) = 0.38``), a neighbour five days old counts ``1/e``, and
+items more than a few clicks from the shared one little. A stream of a few hours wants a
+``lambda_2`` of hours, one of months a ``lambda_2`` of weeks: the ``GRID`` holds values from
+2 hours to 90 days.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ class STAN(SessionPool):
     def __init__(self, k_neighbours: int = 100, sample: int = 500, session_len: int = 10,
                  gap_s: float = 1800.0, lambda_1: float | None = 1.02,
                  lambda_2: float | None = 5 * DAY, lambda_3: float | None = 2.05,
-                 seen: str = "first") -> None:
-        super().__init__(k_neighbours, sample, session_len, gap_s, seen)
+                 seen: str = "first", index_cap: int | None = None) -> None:
+        super().__init__(k_neighbours, sample, session_len, gap_s, seen, index_cap)
         self.lambda_1 = _check("lambda_1", lambda_1)
         self.lambda_2 = _check("lambda_2", lambda_2)
         self.lambda_3 = _check("lambda_3", lambda_3)
+        #: ``exp(-d / lambda_3)`` by distance ``d``, grown as sessions do.
+        self._w3: list[float] = []
 
     def neighbours(self, user_id: str, now_ms: int) -> list[tuple[float, int]]:
         """``(sim2, session id)`` of the user's neighbour sessions, best first."""
@@ -74,27 +77,31 @@ class STAN(SessionPool):
         weights = [(i, math.exp(-p / l1) if l1 else 1.0) for p, i in enumerate(query)]
         norm = math.sqrt(len(query))
         per_ms = 1.0 / (1000.0 * self.lambda_2) if self.lambda_2 else 0.0
-        sessions = self.sessions
-        sims: list[tuple[float, int]] = []
+        sessions, stamp = self.sessions, self.stamp
+        sims: list[tuple[float, int, int]] = []
         for sid in self.candidates(user_id, query):
             s = sessions[sid]
             pos = s.pos
             sim = sum(w for i, w in weights if i in pos) / (norm * math.sqrt(len(pos)))
             if per_ms:
                 sim *= math.exp(-max(0, now_ms - s.end) * per_ms)
-            sims.append((sim, sid))
+            sims.append((sim, stamp[sid], sid))
         return self.top_neighbours(sims)
 
     def scores(self, user_id: str, now_ms: int) -> dict[str, float]:
         out: dict[str, float] = {}
         query = self.query(user_id)
         l3 = self.lambda_3
+        w3 = self._w3
         for sim, sid in self.neighbours(user_id, now_ms):
-            pos = self.sessions[sid].pos
+            s = self.sessions[sid]
+            pos = s.pos
             if l3:
+                if len(w3) < s.length:
+                    w3.extend(math.exp(-d / l3) for d in range(len(w3), 2 * s.length))
                 anchor = max(pos[i] for i in query if i in pos)
                 for j, p in pos.items():
-                    out[j] = out.get(j, 0.0) + sim * math.exp(-abs(p - anchor) / l3)
+                    out[j] = out.get(j, 0.0) + sim * w3[abs(p - anchor)]
             else:
                 for j in pos:
                     out[j] = out.get(j, 0.0) + sim
