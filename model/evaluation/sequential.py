@@ -20,9 +20,9 @@ strongest rules, pruned back to that when its row doubles, so memory stays bound
 Recommending. SR's standard form scores items by the rules from the user's LAST item:
 ``score(j) = rule(last, j)``. ``sources > 1`` adds the rules of the user's earlier items too,
 the ``p``-th most recent (``p = 0`` the newest) weighted ``recency ** p``. The ranked items go
-through the seen policy (:meth:`Histories.finish`: ``exclude`` / ``allow`` / ``first``) and
-popularity (``Popularity(half_life_s=3600)``) fills the list, less the user's items under
-``exclude``. ``scores`` gives the raw item scores and ``weight`` one rule's weight now.
+through the seen policy (:meth:`Histories.finish`: ``exclude`` / ``allow`` / ``first``, which
+puts the user's ``first`` most recent items first) and popularity
+(``Popularity(half_life_s=3600)``) fills the list, less the user's items under ``exclude``. ``scores`` gives the raw item scores and ``weight`` one rule's weight now.
 """
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ class SequentialRules:
 
     def __init__(self, steps: int = 10, decay: str = "harmonic",
                  half_life_s: float | None = None, typed: bool = False, sources: int = 1,
-                 recency: float = 0.5, seen: str = "first", successors: int = 150,
-                 weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
-        if steps < 1 or sources < 1 or successors < 1:
-            raise ValueError(f"steps, sources and successors must be >= 1, got {steps}, "
-                             f"{sources}, {successors}")
+                 recency: float = 0.5, seen: str = "first", first: int = 10,
+                 successors: int = 150, weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+        if min(steps, sources, first, successors) < 1:
+            raise ValueError(f"steps, sources, first and successors must be >= 1, got {steps}, "
+                             f"{sources}, {first}, {successors}")
         if not 0 <= recency <= 1:
             raise ValueError(f"recency must be in [0, 1], got {recency}")
         self.steps, self.sources, self.recency = steps, sources, recency
@@ -91,9 +91,12 @@ class SequentialRules:
         self.seen = check_seen(seen)
         self._position = position_weights(decay, steps)
         self._weights = dict(weights)
-        # One more than ``steps`` so that ``steps`` items remain when the event's own item is
-        # among them.
+        #: What rules are learnt from: one more than ``steps`` items, so that ``steps`` remain
+        #: when the event's own item is among them.
         self.histories = Histories(max(steps + 1, sources))
+        #: What the seen policy uses: the ``first`` recent items ``seen="first"`` puts first,
+        #: and everything each user had (what ``exclude`` leaves out).
+        self.recent = Histories(first)
         self._rules: dict[str, dict[str, float]] = {}
         self._growth = Growth(half_life_s)
         self.popularity = Popularity(half_life_s=3600.0)
@@ -120,6 +123,7 @@ class SequentialRules:
                 if len(row) > 2 * self.successors:
                     prune(row, self.successors)
             self.histories.add(e)
+            self.recent.add(e)
 
     def weight(self, i: str, j: str, now_ms: int) -> float:
         """The rule ``i -> j``'s weight as of ``now_ms`` (decayed, when there is a half-life)."""
@@ -144,6 +148,6 @@ class SequentialRules:
         # Enough to fill ``k`` whatever the seen policy leaves out or puts first.
         more = 2 * k
         if self.seen == "exclude":
-            more += len(self.histories.seen.get(user_id, ()))
+            more += len(self.recent.seen.get(user_id, ()))
         ranked = best(self.scores(user_id), more)
-        return self.histories.finish(user_id, ranked, k, self.seen, popular(self.popularity, more))
+        return self.recent.finish(user_id, ranked, k, self.seen, popular(self.popularity, more))
