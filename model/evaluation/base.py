@@ -13,6 +13,8 @@ shoppers come back to what they looked at).
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar, Protocol
@@ -92,11 +94,41 @@ def top_rows(scores: np.ndarray, k: int, skip: Callable[[int], bool] | None = No
 
 
 def top_keys(scores: Mapping[str, float], k: int, skip: Iterable[str] = ()) -> list[str]:
-    """The ``k`` keys with the largest scores, best first (ties by key), ``skip`` left out."""
+    """The ``k`` keys with the largest scores, best first (ties by key), ``skip`` left out;
+    a heap, not a full sort."""
     banned = set(skip)
-    ranked = sorted((kv for kv in scores.items() if kv[0] not in banned),
-                    key=lambda kv: (-kv[1], kv[0]))
-    return [key for key, _ in ranked[:k]]
+    return [key for _, key in heapq.nsmallest(
+        k, ((-s, key) for key, s in scores.items() if key not in banned))]
+
+
+class Growth:
+    """Weights stored as ``w * exp(rate * (ts - origin))``: decay without rewriting old pairs.
+
+    Call :meth:`factor` with an event's time and the table (rows of weights) it feeds; when the
+    factor would overflow, every stored weight is rescaled and the origin moves."""
+
+    def __init__(self, half_life_s: float | None) -> None:
+        self.rate = decay_rate(half_life_s)
+        self.origin: int | None = None
+
+    def factor(self, ts: int, table: Mapping[str, dict[str, float]]) -> float:
+        if self.origin is None:
+            self.origin = ts
+        x = self.rate * (ts - self.origin)
+        if x > 50:
+            f = math.exp(-x)
+            for row in table.values():
+                for j in row:
+                    row[j] *= f
+            self.origin, x = ts, 0.0
+        return math.exp(x)
+
+
+def prune(row: dict[str, float], keep: int) -> None:
+    """Keep the ``keep`` strongest entries of ``row`` in place."""
+    if len(row) > 2 * keep:
+        for key in top_keys(row, len(row))[keep:]:
+            del row[key]
 
 
 def fill(chosen: list[str], k: int, more: Iterable[str], skip: Iterable[str] = ()) -> list[str]:
@@ -140,6 +172,14 @@ class Histories:
     def items(self, user_id: str) -> list[str]:
         """The user's recent distinct items, newest first."""
         return [i for i, _ in self.recent.get(user_id, ())]
+
+    def rank(self, user_id: str, scores: Mapping[str, float], k: int, policy: str,
+             popular: Callable[[int], list[str]]) -> list[str]:
+        """A list of ``k`` from ``scores`` under the seen ``policy``, topped up from ``popular(n)``
+        (the ``n`` most popular items): enough of both is taken to fill ``k`` whatever the policy
+        leaves out or puts first."""
+        more = 2 * k + (len(self.seen.get(user_id, ())) if policy == "exclude" else 0)
+        return self.finish(user_id, top_keys(scores, more), k, policy, popular(more))
 
     def finish(self, user_id: str, ranked: Iterable[str], k: int, policy: str,
                more: Iterable[str] = ()) -> list[str]:

@@ -13,43 +13,15 @@ a stream wants is for ``--tune`` to find on its tuning window.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Histories, check_seen, decay_rate, top_keys
+from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune, top_keys
 from model.evaluation.popularity import HALF_LIVES, Popularity
 from model.events import Event
 
 #: Successors kept per item (the strongest); pruned to this when a row grows to twice as many.
 MAX_SUCCESSORS = 200
-
-
-class Growth:
-    """Weights stored as ``w * exp(rate * (ts - origin))``: decay without rewriting old pairs.
-
-    Call :meth:`factor` with an event's time; when the factor would overflow, ``rescale`` is
-    called with the multiplier to apply to everything stored, and the origin moves."""
-
-    def __init__(self, half_life_s: float | None) -> None:
-        self.rate = decay_rate(half_life_s)
-        self.origin: int | None = None
-
-    def factor(self, ts: int, rescale) -> float:
-        if self.origin is None:
-            self.origin = ts
-        x = self.rate * (ts - self.origin)
-        if x > 50:
-            rescale(math.exp(-x))
-            self.origin, x = ts, 0.0
-        return math.exp(x)
-
-
-def prune(row: dict[str, float], keep: int) -> None:
-    """Keep the ``keep`` strongest entries of ``row`` in place."""
-    if len(row) > 2 * keep:
-        for key in top_keys(row, len(row))[keep:]:
-            del row[key]
 
 
 class CoVisitation:
@@ -69,11 +41,6 @@ class CoVisitation:
         self._growth = Growth(half_life_s)
         self.popularity = Popularity(half_life_s=3600.0)
 
-    def _rescale(self, f: float) -> None:
-        for row in self._pairs.values():
-            for j in row:
-                row[j] *= f
-
     def _add(self, i: str, j: str, w: float) -> None:
         row = self._pairs.get(i)
         if row is None:
@@ -85,7 +52,7 @@ class CoVisitation:
     def learn(self, events: Sequence[Event]) -> None:
         self.popularity.learn(events)
         for e in events:
-            w = self._weights[e.event_type or "browse"] * self._growth.factor(e.ts, self._rescale)
+            w = self._weights[e.event_type or "browse"] * self._growth.factor(e.ts, self._pairs)
             for i in self.histories.items(e.user_id):
                 if i != e.item_id:
                     self._add(i, e.item_id, w)
@@ -106,8 +73,5 @@ class CoVisitation:
         return score
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
-        score = self.scores(user_id)
-        ranked = top_keys(score, len(score))
-        seen = self.histories.seen.get(user_id, ())
-        return self.histories.finish(user_id, ranked, k, self.seen,
-                                     self.popularity.top(k + len(seen)))
+        return self.histories.rank(user_id, self.scores(user_id), k, self.seen,
+                                   self.popularity.top)

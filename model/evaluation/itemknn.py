@@ -18,7 +18,7 @@ pairs within that many items of each other count, which keeps a long history's u
 ``n(j)`` sums ``r(u, j) ** 2``; when ``r(u, j)`` rises, the pairs with ``u``'s recent items
 grow by the difference. ``half_life_s`` (None: no decay) ages the co-occurrences, not the
 degrees ``n``: ``c`` is stored as ``w * exp(rate * (ts - origin))``, which only ever compares
-with values stored the same way (:class:`model.evaluation.covisitation.Growth`). Each item row
+with values stored the same way (:class:`model.evaluation.base.Growth`). Each item row
 keeps its ``pairs`` most similar co-occurrences, pruned back to that when the row doubles.
 
 Recommending. ``score(j) = sum over the user's last window items i (p = 0 the newest) of
@@ -37,10 +37,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Histories, check_seen
-from model.evaluation.covisitation import Growth
+from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen
 from model.evaluation.popularity import Popularity
-from model.evaluation.sequential import best, popular
 from model.events import Event
 
 
@@ -90,11 +88,6 @@ class ItemKNN:
         self._growth = Growth(half_life_s)
         self.popularity = Popularity(half_life_s=3600.0)
 
-    def _rescale(self, f: float) -> None:
-        for row in self._c.values():
-            for j in row:
-                row[j] *= f
-
     def _prune(self, i: str, row: dict[str, float]) -> None:
         """Keep the ``pairs`` entries of ``i``'s ``row`` most similar to ``i`` (in place)."""
         root, lam, ri = self._root, self.lam, self._root[i]
@@ -116,7 +109,7 @@ class ItemKNN:
                 r[j] = new
                 n = self._n[j] = self._n.get(j, 0.0) + new * new - old * old
                 self._root[j] = math.sqrt(n)
-                g = (new - old) * self._growth.factor(e.ts, self._rescale)
+                g = (new - old) * self._growth.factor(e.ts, self._c)
                 c, cap = self._c, 2 * self.pairs
                 mine = c.get(j)
                 if mine is None:
@@ -169,9 +162,4 @@ class ItemKNN:
         return score
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
-        # Enough to fill ``k`` whatever the seen policy leaves out or puts first.
-        more = 2 * k
-        if self.seen == "exclude":
-            more += len(self.recent.seen.get(user_id, ()))
-        ranked = best(self.scores(user_id), more)
-        return self.recent.finish(user_id, ranked, k, self.seen, popular(self.popularity, more))
+        return self.recent.rank(user_id, self.scores(user_id), k, self.seen, self.popularity.top)

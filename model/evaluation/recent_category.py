@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Histories, check_seen, top_keys
-from model.evaluation.covisitation import Growth
+from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, top_keys
 from model.evaluation.popularity import HALF_LIVES, Popularity
 from model.events import Event
 
@@ -34,11 +33,6 @@ class RecentCategory:
         self._by_category: dict[str, dict[str, float]] = {}
         self._top: dict[str, list[str]] = {}
 
-    def _rescale(self, f: float) -> None:
-        for row in self._by_category.values():
-            for j in row:
-                row[j] *= f
-
     def learn(self, events: Sequence[Event]) -> None:
         self.popularity.learn(events)
         for e in events:
@@ -48,7 +42,7 @@ class RecentCategory:
                 continue
             self._category[e.item_id] = cat
             self._latest[e.user_id] = cat
-            w = self._weights[e.event_type or "browse"] * self._growth.factor(e.ts, self._rescale)
+            w = self._weights[e.event_type or "browse"] * self._growth.factor(e.ts, self._by_category)
             row = self._by_category.setdefault(cat, {})
             row[e.item_id] = row.get(e.item_id, 0.0) + w
             self._top.pop(cat, None)

@@ -14,7 +14,7 @@ Learning. Each event on item ``j`` by a user adds, for every item ``i`` among th
 after ``i`` says more than a browse. ``half_life_s`` (None: no decay, SR's form) ages rules:
 a weight is stored as ``w * exp(rate * (ts - origin))`` and only compared with weights stored
 the same way, so nothing is swept; everything is rescaled once when the factor grows large
-(:class:`model.evaluation.covisitation.Growth`). Each source item keeps its ``successors``
+(:class:`model.evaluation.base.Growth`). Each source item keeps its ``successors``
 strongest rules, pruned back to that when its row doubles, so memory stays bounded.
 
 Recommending. SR's standard form scores items by the rules from the user's LAST item:
@@ -27,13 +27,11 @@ puts the user's ``first`` most recent items first) and popularity
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Histories, check_seen
-from model.evaluation.covisitation import Growth, prune
+from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune
 from model.evaluation.popularity import Popularity
 from model.events import Event
 
@@ -49,16 +47,6 @@ def position_weights(decay: str, steps: int) -> list[float]:
     if decay == "none":
         return [1.0] * steps
     raise ValueError(f"decay must be one of {', '.join(DECAYS)}; got {decay!r}")
-
-
-def best(scores: dict[str, float], n: int) -> list[str]:
-    """The ``n`` best-scored keys, best first, ties by key (``top_keys`` without a full sort)."""
-    return [key for _, key in heapq.nsmallest(n, [(-s, key) for key, s in scores.items()])]
-
-
-def popular(popularity: Popularity, n: int) -> Iterator[str]:
-    """The ``n`` most popular items, ranked only if the list needs filling."""
-    yield from popularity.top(n)
 
 
 class SequentialRules:
@@ -101,17 +89,12 @@ class SequentialRules:
         self._growth = Growth(half_life_s)
         self.popularity = Popularity(half_life_s=3600.0)
 
-    def _rescale(self, f: float) -> None:
-        for row in self._rules.values():
-            for j in row:
-                row[j] *= f
-
     def learn(self, events: Sequence[Event]) -> None:
         self.popularity.learn(events)
         rules, position, steps = self._rules, self._position, self.steps
         for e in events:
             j = e.item_id
-            w = self._growth.factor(e.ts, self._rescale)
+            w = self._growth.factor(e.ts, self._rules)
             if self.typed:
                 w *= self._weights[e.event_type or "browse"]
             before = [i for i in self.histories.items(e.user_id) if i != j][:steps]
@@ -145,9 +128,4 @@ class SequentialRules:
         return score
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
-        # Enough to fill ``k`` whatever the seen policy leaves out or puts first.
-        more = 2 * k
-        if self.seen == "exclude":
-            more += len(self.recent.seen.get(user_id, ()))
-        ranked = best(self.scores(user_id), more)
-        return self.recent.finish(user_id, ranked, k, self.seen, popular(self.popularity, more))
+        return self.recent.rank(user_id, self.scores(user_id), k, self.seen, self.popularity.top)
