@@ -104,7 +104,7 @@ class Candidates:
     def __init__(self, cfg: SourceConfig, capacity: int) -> None:
         self.cfg = cfg
         self.capacity = capacity
-        self.category = CategoryTrending(cfg.categories, cfg.per_category, cfg.history_decay)
+        self.category = CategoryTrending(cfg.categories, cfg.per_category)
         self.sources: dict[str, Source] = {
             "history": History(cfg.history_decay),
             "cart": Cart(),
@@ -158,7 +158,8 @@ class Candidates:
         b, h = hist.shape
         q = Query(hist, _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1)),
                   _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)),
-                  np.asarray(nearest, dtype=np.int64).reshape(b, -1), stats, now_ms)
+                  np.asarray(nearest, dtype=np.int64).reshape(b, -1), stats, now_ms,
+                  category_shares(hist, stats, self.cfg.history_decay))
         proposals = {name: src.propose(q) for name, src in self.sources.items()}
         # One table of every featured source's evidence, a column each: searched once.
         blocks = [proposals[name] for name, _ in self._featured]
@@ -171,7 +172,7 @@ class Candidates:
             np.repeat(np.arange(len(blocks)), [p.rows.size for p in blocks]),
             len(blocks),
         )
-        parts = [p.rows if p.keep is None else p.rows[:, : p.keep] for p in proposals.values()]
+        parts = [p.rows if p.candidates is None else p.candidates for p in proposals.values()]
         cand = np.sort(np.concatenate(parts, axis=1), axis=1)
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
 
@@ -185,7 +186,7 @@ class Candidates:
             seen, stats.key[safe])
         cats = stats.category_of(hist)
         cand_cats = stats.category_of(cand)
-        share = category_shares(q, self.cfg.history_decay)(cand_cats)[..., 0]
+        share = q.category_share(cand_cats)[..., 0]
         feats[..., _COL["category"]] = share
         latest = cats[:, :1] if h else np.full((b, 1), -1)
         feats[..., _COL["latest_category"]] = (cand_cats == latest) & (latest >= 0)

@@ -6,8 +6,7 @@ learn from the same stream (:meth:`Source.observe`) and keep their own state, ch
 through :meth:`Source.state` / :meth:`Source.load`. Everything is a ``(B, K)`` array over the
 batch, -1 padded: no per-user Python loop.
 
-The merge (:class:`model.candidates.Candidates`) takes each source's ``keep`` best proposals
-as candidates; a source with a ``feature`` also scores every other candidate (0 where it has no
+The merge (:class:`model.candidates.Candidates`) takes each source's candidates; a source with a ``feature`` also scores every other candidate (0 where it has no
 evidence), so the ranker weighs the sources against each other item by item.
 """
 
@@ -33,15 +32,18 @@ class Query:
     nearest: np.ndarray
     stats: ItemStats
     now_ms: int
+    #: Each user's share of each category in their recent items, by category code.
+    category_share: Lookup
 
 
 class Proposal(NamedTuple):
-    """``(B, K)`` item rows (-1 padded) and the source's score for each. The first ``keep``
-    columns (all when None) become candidates; the rest is only evidence for the feature."""
+    """``(B, K)`` item rows (-1 padded, an item may repeat) and the source's score for each:
+    the evidence of its feature, summed per item. ``candidates`` (``(B, *)`` rows) are what it
+    puts forward; None puts forward every row."""
 
     rows: np.ndarray
     scores: np.ndarray
-    keep: int | None = None
+    candidates: np.ndarray | None = None
 
 
 class Source(Protocol):
@@ -49,8 +51,7 @@ class Source(Protocol):
     feature: str | None
 
     def propose(self, q: Query) -> Proposal:
-        """Items for each user of ``q``, with their scores; the best first when ``keep`` is
-        set."""
+        """Items for each user of ``q``, with their scores."""
 
     def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
                 ts_ms: np.ndarray) -> None:

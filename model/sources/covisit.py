@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.covisit import CoVisits, group_ranks
+from model.covisit import CoVisits
 from model.items import ItemStats
-from model.sources.base import Proposal, Query
+from model.sources.base import Lookup, Proposal, Query
 
 
 class CoVisitation:
@@ -39,8 +39,9 @@ class CoVisitation:
         steps = (self.history_decay ** np.arange(window.shape[1]))[None, :, None]
         b = len(window)
         rows, scores = nb.reshape(b, -1), (share * steps).reshape(b, -1)
-        # Sum each item's evidence per user, best first: the merge keeps the first ``keep``.
-        return Proposal(*_summed(rows, scores, self.table.capacity), keep=self.keep)
+        batch = np.broadcast_to(np.arange(b)[:, None], rows.shape).ravel()
+        best = Lookup(batch, rows.ravel(), scores.ravel(), self.table.capacity).top(b, self.keep)
+        return Proposal(rows, scores, best)
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:
         pass
@@ -53,23 +54,3 @@ class CoVisitation:
 
     def load(self, state: dict) -> None:
         self.table.load(state)
-
-
-def _summed(rows: np.ndarray, scores: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of the batch: distinct items (below ``width``) with their summed scores,
-    highest first (ties by item row), -1 padded."""
-    b = len(rows)
-    ok = (rows >= 0) & (scores > 0)
-    user = np.broadcast_to(np.arange(b)[:, None], rows.shape)[ok]
-    key, inv = np.unique(user * width + rows[ok], return_inverse=True)
-    total = np.bincount(inv, weights=scores[ok], minlength=len(key))
-    u, item = key // width, key % width
-    order = np.lexsort((-total, u))
-    u, item, total = u[order], item[order], total[order]
-    rank = group_ranks(u)
-    n = int(rank.max(initial=-1)) + 1
-    out_rows = np.full((b, n), -1, dtype=np.int64)
-    out_scores = np.zeros((b, n))
-    out_rows[u, rank] = item
-    out_scores[u, rank] = total
-    return out_rows, out_scores

@@ -41,4 +41,5 @@ class Purchased(Stateless):
     feature = "purchased"
 
     def propose(self, q: Query) -> Proposal:
-        return Proposal(q.purchased, np.ones(q.purchased.shape), keep=0)
+        return Proposal(q.purchased, np.ones(q.purchased.shape),
+                        np.full((len(q.purchased), 0), -1, dtype=np.int64))

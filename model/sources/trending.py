@@ -49,13 +49,12 @@ class Trending(Stateless):
         return Proposal(rows, np.zeros(rows.shape))
 
 
-def category_shares(q: Query, decay: float) -> Lookup:
-    """Each user's share of each category in their recent items (the i-th most recent weighing
-    ``decay ** i``), as a :class:`Lookup` by category code."""
-    hist = q.history
+def category_shares(hist: np.ndarray, stats: ItemStats, decay: float) -> Lookup:
+    """Each user's share of each category in their recent items ``hist`` (the i-th most recent
+    weighing ``decay ** i``), as a :class:`Lookup` by category code."""
     b, h = hist.shape
     weight = np.broadcast_to(decay ** np.arange(h), hist.shape)
-    cats = q.stats.category_of(hist)
+    cats = stats.category_of(hist)
     norm = np.where(hist >= 0, weight, 0.0).sum(axis=1, keepdims=True)
     share = np.divide(weight, norm, out=np.zeros(hist.shape), where=norm > 0)
     width = max(int(cats.max(initial=-1)) + 1, 1)
@@ -68,9 +67,8 @@ class CategoryTrending(Stateless):
 
     feature = None
 
-    def __init__(self, categories: int, per_category: int, history_decay: float) -> None:
+    def __init__(self, categories: int, per_category: int) -> None:
         self.categories, self.per_category = categories, per_category
-        self.history_decay = history_decay
         self.by_category = np.full((0, per_category), -1, dtype=np.int64)
         self.popularity = np.zeros(0)
 
@@ -88,7 +86,7 @@ class CategoryTrending(Stateless):
         b = len(q.history)
         if not self.categories or not len(self.by_category):
             return Proposal(np.full((b, 0), -1, dtype=np.int64), np.zeros((b, 0)))
-        top = category_shares(q, self.history_decay).top(b, self.categories)
+        top = q.category_share.top(b, self.categories)
         known = (top >= 0) & (top < len(self.by_category))
         picks = self.by_category[np.where(known, top, 0)]
         rows = np.where(known[:, :, None], picks, -1).reshape(b, -1)
