@@ -7,6 +7,7 @@ import pytest
 
 from model import seen
 from model.events import Event
+from model.exceptions import CheckpointError
 from model.pipeline import PipelineConfig
 from model.ranking import RankConfig, RepeatShare
 from model.state import StateLimits, apply_events, load_state
@@ -113,6 +114,6 @@ def test_snapshots_keep_the_repeat_share_and_item_keys() -> None:
     used = shop.p.items.used
     assert (twin.stats.key[:used] == shop.p.stats.key[:used]).all() and twin.stats.key[0] != 0
     old = shop.p.snapshot() | {"format": 1}
-    with pytest.raises(Exception, match="layout 1"):
+    with pytest.raises(CheckpointError, match="layout 1"):
         twin.restore(old)
     assert PipelineConfig().ranking.seen == "auto"
