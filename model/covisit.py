@@ -23,6 +23,30 @@ import numpy as np
 RESCALE_AT = 30.0
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for int64 ``keys``, several times faster: each
+    non-negative key carries its position in its low bits, so one plain sort orders both."""
+    n = len(keys)
+    bits = max(n - 1, 1).bit_length()
+    if n == 0 or keys.min() < 0 or int(keys.max()).bit_length() + bits > 62:
+        return np.argsort(keys, kind="stable")
+    packed = np.sort((keys << bits) | np.arange(n, dtype=np.int64))
+    return packed & ((1 << bits) - 1)
+
+
+def unique_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(unique, order, group)``: the distinct ``keys`` ascending, the stable order that sorts
+    ``keys``, and the index in ``unique`` of each key in that order. Summing values in that
+    order (``np.bincount(group, values[order])``) adds each key's values in input order, as
+    ``np.unique(..., return_inverse=True)`` with a bincount over the inverse does."""
+    order = stable_order(keys)
+    ordered = keys[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first], order, np.cumsum(first) - 1
+
+
 def group_ranks(groups: np.ndarray) -> np.ndarray:
     """0-based position of each element within its run of equal ``groups`` values (sorted input)."""
     n = len(groups)
@@ -75,15 +99,17 @@ class CoVisits:
         w = np.asarray(weight, dtype=np.float64).reshape(-1)[keep]
         w = w * self._grow(np.asarray(ts_ms, dtype=np.int64).reshape(-1)[keep])
         # One entry per distinct pair.
-        pair, inv = np.unique(src * self.capacity + dst, return_inverse=True)
-        w = np.bincount(inv, weights=w)
+        pair, order, group = unique_groups(src * self.capacity + dst)
+        w = np.bincount(group, weights=w[order])
         src, dst = pair // self.capacity, pair % self.capacity
-        slots = self.neighbour[src]
-        live = (slots == dst[:, None]) & (self.stamp[src] == self.epoch[dst][:, None])
-        found = live.any(axis=1)
-        col = live.argmax(axis=1)
-        self.weight[src[found], col[found]] += w[found].astype(np.float32)
-        self._insert(src[~found], dst[~found], w[~found])
+        # A pair holds at most one live slot: it is inserted only when it has none.
+        at, col = np.nonzero(self.neighbour[src] == dst[:, None])
+        live = self.stamp[src[at], col] == self.epoch[dst[at]]
+        at, col = at[live], col[live]
+        self.weight[src[at], col] += w[at].astype(np.float32)
+        new = np.ones(len(src), dtype=bool)
+        new[at] = False
+        self._insert(src[new], dst[new], w[new])
 
     def _insert(self, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> None:
         """New pairs, strongest first per source, each into that source's next-weakest slot."""
@@ -94,10 +120,13 @@ class CoVisits:
         rank = group_ranks(src)
         fits = rank < self.slots
         src, dst, w, rank = src[fits], dst[fits], w[fits], rank[fits]
-        current = self._current(src)
+        # The slots of each distinct source, ordered once for all its new pairs.
+        first = rank == 0
+        owner = np.cumsum(first) - 1
+        current = self._current(src[first])
         weakest = np.argsort(current, axis=1, kind="stable")
-        col = weakest[np.arange(len(src)), rank]
-        wins = w >= current[np.arange(len(src)), col]
+        col = weakest[owner, rank]
+        wins = w >= current[owner, col]
         src, dst, col = src[wins], dst[wins], col[wins]
         self.neighbour[src, col] = dst
         self.weight[src, col] = w[wins].astype(np.float32)

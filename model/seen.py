@@ -80,24 +80,24 @@ def has(seen: bytes, item_id: str) -> bool:
     return False
 
 
-def _probe_array(keys: np.ndarray) -> np.ndarray:
-    keys = np.asarray(keys, dtype=np.uint64)
-    return np.stack([(keys >> np.uint64(_SHIFT * j)) & np.uint64(_BITS - 1)
-                     for j in range(HASHES)], axis=-1).astype(np.int64)
-
-
 def contains(seens: Sequence[bytes], keys: np.ndarray) -> np.ndarray:
     """``(B, C)`` bools: whether ``keys[b, c]`` (uint64) is (probably) in ``seens[b]``; one
     vectorised pass over every filter of the batch."""
     keys = np.asarray(keys, dtype=np.uint64)
     out = np.zeros(keys.shape, dtype=bool)
-    owners = [b for b, s in enumerate(seens) for _ in range(len(s) // FILTER_BYTES)]
-    if not owners:
+    counts = np.fromiter((len(s) // FILTER_BYTES for s in seens), np.int64, len(seens))
+    if not counts.any():
         return out
     filters = np.frombuffer(b"".join(seens), dtype=np.uint8).reshape(-1, FILTER_BYTES)
-    owner = np.asarray(owners, dtype=np.int64)
-    probes = _probe_array(keys)[owner]  # (F, C, HASHES)
-    f = np.arange(len(owner))[:, None, None]
-    hit = ((filters[f, probes >> 3] >> (probes & 7).astype(np.uint8)) & 1).all(axis=-1)
-    np.logical_or.at(out, owner, hit)
+    owner = np.repeat(np.arange(len(seens)), counts)  # the user of each filter, in order
+    probed = keys[owner]  # (filters, C)
+    f = np.arange(len(owner))[:, None]
+    hit = np.ones(probed.shape, dtype=bool)
+    for j in range(HASHES):
+        bit = (probed >> np.uint64(_SHIFT * j)) & np.uint64(_BITS - 1)
+        byte = filters[f, (bit >> np.uint64(3)).astype(np.intp)]
+        hit &= ((byte >> (bit & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
+    users = np.flatnonzero(counts)
+    starts = np.r_[0, np.cumsum(counts[users])[:-1]]
+    out[users] = np.logical_or.reduceat(hit, starts, axis=0)
     return out

@@ -95,8 +95,9 @@ class Outcome:
 def _push(items: list[str], value: str, limit: int) -> list[str]:
     if items and items[0] == value:
         return items
-    items = [value, *(x for x in items if x != value)]
-    return items[:limit]
+    if value in items:
+        items = [x for x in items if x != value]
+    return [value, *items[: limit - 1]] if limit > 0 else []
 
 
 def apply_events(

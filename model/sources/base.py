@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from model.covisit import group_ranks
+from model.covisit import group_ranks, unique_groups
 from model.items import ItemStats
 
 
@@ -72,12 +72,26 @@ def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_
                   k: int) -> np.ndarray:
     """``(n_groups, k)`` of each group's ``k`` best-scoring ``values``, best first, -1 padded."""
     out = np.full((n_groups, k), -1, dtype=np.int64)
-    if len(groups) and k:
-        order = np.lexsort((-scores, groups))
-        g, v = groups[order], values[order]
-        rank = group_ranks(g)
-        keep = rank < k
-        out[g[keep], rank[keep]] = v[keep]
+    if not len(groups) or not k:
+        return out
+    if (groups[1:] >= groups[:-1]).all():
+        # Sorted groups of a few values each (a batch's users): one row per group, each
+        # sorted on its own, is much cheaper than a sort of everything.
+        rank = group_ranks(groups)
+        width = int(rank.max()) + 1
+        if n_groups * width <= 4 * len(groups) + 4096:
+            dense = np.full((n_groups, width), np.inf)
+            dense[groups, rank] = -scores
+            ids = np.full((n_groups, width), -1, dtype=np.int64)
+            ids[groups, rank] = values
+            best = np.argsort(dense, axis=1, kind="stable")[:, :k]
+            out[:, : best.shape[1]] = np.take_along_axis(ids, best, axis=1)
+            return out
+    order = np.lexsort((-scores, groups))
+    g, v = groups[order], values[order]
+    rank = group_ranks(g)
+    keep = rank < k
+    out[g[keep], rank[keep]] = v[keep]
     return out
 
 
@@ -91,12 +105,11 @@ class Lookup:
     def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int,
                  columns: np.ndarray | None = None, n_columns: int = 1) -> None:
         ok = keys >= 0
-        combined = batch[ok] * width + keys[ok]
         self.width, self.n_columns = width, n_columns
-        self.keys, inv = np.unique(combined, return_inverse=True)
+        self.keys, order, group = unique_groups(batch[ok] * width + keys[ok])
         if columns is not None:
-            inv = inv * n_columns + columns[ok]
-        self.sums = np.bincount(inv, weights=values[ok],
+            group = group * n_columns + columns[ok][order]
+        self.sums = np.bincount(group, weights=values[ok][order],
                                 minlength=len(self.keys) * n_columns).reshape(-1, n_columns)
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
