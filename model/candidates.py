@@ -172,7 +172,10 @@ class Candidates:
             np.repeat(np.arange(len(blocks)), [p.rows.size for p in blocks]),
             len(blocks),
         )
-        parts = [p.rows if p.candidates is None else p.candidates for p in proposals.values()]
+        column = {name: i for i, (name, _) in enumerate(self._featured)}
+        parts = [evidence.top(b, p.best, column[name]) if p.best is not None
+                 else p.rows if p.candidates is None else p.candidates
+                 for name, p in proposals.items()]
         cand = np.sort(np.concatenate(parts, axis=1), axis=1)
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
 
@@ -208,7 +211,7 @@ class Candidates:
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
         feats[..., _COL["trending_slow"]] = np.where(warm, 0.0,
                                                      np.log1p(stats.popularity_slow[safe]))
-        feats[cand < 0] = 0.0
+        feats *= (cand >= 0)[..., None]
         return cand, feats
 
     # -- checkpoints -------------------------------------------------------------------------

@@ -384,12 +384,9 @@ class Pipeline:
         out = np.full((len(histories), h), -1, dtype=np.int64)
         flat = [x for hist in histories for x in hist[:h]]
         if flat:
-            rows = self.items.get_rows(flat)
-            i = 0
-            for b, hist in enumerate(histories):
-                n = min(len(hist), h)
-                out[b, :n] = rows[i : i + n]
-                i += n
+            lengths = np.fromiter(map(len, histories), np.int64, len(histories))
+            # Row-major: the first ``length`` cells of each row, in the order of ``flat``.
+            out[np.arange(h) < np.minimum(lengths, h)[:, None]] = self.items.get_rows(flat)
         return out
 
     @property

@@ -103,26 +103,39 @@ def rank(
     ranked_rows = np.take_along_axis(rows, order, axis=1)
     ranked_scores = np.take_along_axis(score, order, axis=1)
     cats = stats.category_of(ranked_rows)
-    cap = cfg.max_per_category
+    # Most lists fill from their first few candidates: those are read into Python first, and
+    # the rest only for a list that runs out of them.
+    head = min(rows.shape[1], 4 * cfg.top_n)
+    lists = (ranked_rows[:, :head].tolist(), ranked_scores[:, :head].tolist(),
+             cats[:, :head].tolist())
     out: list[list[tuple[int, float]]] = []
     for b in range(rows.shape[0]):
-        chosen: list[tuple[int, float]] = []
-        per_cat: dict[int, int] = {}
-        skip = excluded[b]
         free = current[b] if current is not None else UNKNOWN_CATEGORY
-        for row, s, cat in zip(
-            ranked_rows[b].tolist(), ranked_scores[b].tolist(), cats[b].tolist(), strict=True
-        ):
-            if s == -np.inf:
-                break
-            if row in skip:
-                continue
-            if cap and cat != UNKNOWN_CATEGORY and cat != free:
-                if per_cat.get(cat, 0) >= cap:
-                    continue
-                per_cat[cat] = per_cat.get(cat, 0) + 1
-            chosen.append((row, s))
-            if len(chosen) == cfg.top_n:
-                break
+        chosen, done = _pick(lists[0][b], lists[1][b], lists[2][b], excluded[b], free, cfg)
+        if not done and head < rows.shape[1]:
+            chosen, _ = _pick(ranked_rows[b].tolist(), ranked_scores[b].tolist(),
+                              cats[b].tolist(), excluded[b], free, cfg)
         out.append(chosen)
     return out
+
+
+def _pick(rows: list[int], scores: list[float], cats: list[int], skip: set[int], free: int,
+          cfg: RankConfig) -> tuple[list[tuple[int, float]], bool]:
+    """One user's list from their ranked candidates, and whether it is final (full, or the
+    candidates ran out) rather than cut short by the end of ``rows``."""
+    chosen: list[tuple[int, float]] = []
+    per_cat: dict[int, int] = {}
+    cap = cfg.max_per_category
+    for row, s, cat in zip(rows, scores, cats, strict=True):
+        if s == -math.inf:
+            return chosen, True
+        if row in skip:
+            continue
+        if cap and cat != UNKNOWN_CATEGORY and cat != free:
+            if per_cat.get(cat, 0) >= cap:
+                continue
+            per_cat[cat] = per_cat.get(cat, 0) + 1
+        chosen.append((row, s))
+        if len(chosen) == cfg.top_n:
+            return chosen, True
+    return chosen, False

@@ -36,46 +36,50 @@ def item_keys(item_ids: Sequence[str]) -> np.ndarray:
     return np.fromiter((item_key(i) for i in item_ids), np.uint64, len(item_ids))
 
 
-#: item id -> its probes as ``(byte, mask)`` pairs: hashing is most of the cost of an update.
-_PROBES: dict[str, tuple[tuple[int, int], ...]] = {}
+#: item id -> its probes as one int (bit ``b`` of a filter read as a little-endian int is bit
+#: ``b & 7`` of byte ``b >> 3``): hashing is most of the cost of an update.
+_MASKS: dict[str, int] = {}
 _CACHE_LIMIT = 1 << 20
 
 
-def _probes(item_id: str) -> tuple[tuple[int, int], ...]:
-    probes = _PROBES.get(item_id)
-    if probes is None:
-        if len(_PROBES) >= _CACHE_LIMIT:
-            _PROBES.clear()
+def _mask(item_id: str) -> int:
+    mask = _MASKS.get(item_id)
+    if mask is None:
+        if len(_MASKS) >= _CACHE_LIMIT:
+            _MASKS.clear()
         key = item_key(item_id)
-        bits = [(key >> (_SHIFT * j)) & (_BITS - 1) for j in range(HASHES)]
-        probes = _PROBES[item_id] = tuple((b >> 3, 1 << (b & 7)) for b in bits)
-    return probes
+        mask = 0
+        for j in range(HASHES):
+            mask |= 1 << ((key >> (_SHIFT * j)) & (_BITS - 1))
+        _MASKS[item_id] = mask
+    return mask
 
 
 def add_many(seen: bytes, count: int, item_ids: Sequence[str]) -> tuple[bytes, int]:
     """``seen`` (and the number of items in its newest filter) with ``item_ids`` added."""
-    buf = bytearray(seen)
+    if not item_ids:
+        return seen, count
+    older = seen[:-FILTER_BYTES]
+    newest = int.from_bytes(seen[-FILTER_BYTES:], "little") if seen else None
     for item_id in item_ids:
-        if not buf or count >= PER_FILTER:
-            buf += bytes(FILTER_BYTES)
-            if len(buf) > MAX_FILTERS * FILTER_BYTES:
-                del buf[:FILTER_BYTES]
-            count = 0
-        base = len(buf) - FILTER_BYTES
-        new = False
-        for byte, mask in _probes(item_id):
-            if not buf[base + byte] & mask:
-                buf[base + byte] |= mask
-                new = True
-        count += new
-    return bytes(buf), count
+        if newest is None or count >= PER_FILTER:
+            if newest is not None:
+                older += newest.to_bytes(FILTER_BYTES, "little")
+                if len(older) > (MAX_FILTERS - 1) * FILTER_BYTES:
+                    older = older[FILTER_BYTES:]
+            newest, count = 0, 0
+        mask = _mask(item_id)
+        if newest & mask != mask:
+            newest |= mask
+            count += 1
+    return older + newest.to_bytes(FILTER_BYTES, "little"), count
 
 
 def has(seen: bytes, item_id: str) -> bool:
     """Whether ``item_id`` is (probably) in ``seen``."""
-    probes = _probes(item_id)
+    mask = _mask(item_id)
     for base in range(0, len(seen), FILTER_BYTES):
-        if all(seen[base + byte] & mask for byte, mask in probes):
+        if int.from_bytes(seen[base : base + FILTER_BYTES], "little") & mask == mask:
             return True
     return False
 

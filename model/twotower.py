@@ -148,6 +148,19 @@ class EmbeddingModel(RetrievalModel):
         """Sorted distinct rows and, for every input, its position among them."""
         return torch.unique(rows, sorted=True, return_inverse=True)
 
+    @staticmethod
+    def _matches(left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every ``(i, j)`` with ``left[i] == right[j]``, by a sort and two binary searches
+        instead of a ``(len(left), len(right))`` comparison (matches are few)."""
+        order = torch.argsort(right)
+        ordered = right[order]
+        first = torch.searchsorted(ordered, left)
+        counts = torch.searchsorted(ordered, left, right=True) - first
+        i = torch.repeat_interleave(torch.arange(len(left), device=left.device), counts)
+        # The k-th match overall is at ``first[i] + (k - matches before i)`` in ``ordered``.
+        shift = torch.repeat_interleave(first - (torch.cumsum(counts, 0) - counts), counts)
+        return i, order[shift + torch.arange(len(i), device=left.device)]
+
     # -- learning ----------------------------------------------------------------------------
 
     def learn_many(self, user_rows: np.ndarray, item_rows: np.ndarray, weights: np.ndarray,
@@ -209,15 +222,16 @@ class EmbeddingModel(RetrievalModel):
         q = user_part + pooled
         logits = q @ item_w[cand_i].T
         # A candidate that is the example's own positive is not a negative for it.
-        hits = cand.unsqueeze(0) == pos.unsqueeze(1)
+        row, col = self._matches(pos_i, cand_i)
+        minus_inf = torch.tensor(float("-inf"), device=dev)
         if shared is pos:
             # Column i is example i's positive: the target, so no extra column is needed.
             target = torch.arange(b, device=dev)
-            hits[target, target] = False
-            logits = logits.masked_fill_(hits, float("-inf"))
+            other = row != col
+            logits = logits.index_put_((row[other], col[other]), minus_inf)
         else:
             pos_logit = (q * item_w[pos_i]).sum(1, keepdim=True)
-            logits = torch.cat([pos_logit, logits.masked_fill_(hits, float("-inf"))], dim=1)
+            logits = torch.cat([pos_logit, logits.index_put_((row, col), minus_inf)], dim=1)
             target = torch.zeros(b, dtype=torch.long, device=dev)
         per_example = F.cross_entropy(logits, target, reduction="none")
         loss = (per_example * w).sum() / w.sum().clamp(min=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -78,8 +79,7 @@ class IdMap:
 
     def get_rows(self, ids: Iterable[str]) -> np.ndarray:
         """Rows for ``ids`` without adding or touching them; -1 for unknown ids."""
-        get = self._rows.get
-        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64)
+        return np.fromiter(map(self._rows.get, ids, repeat(-1)), dtype=np.int64)
 
     def ids_for(self, rows: Iterable[int]) -> list[str | None]:
         """External ids of ``rows``; None for -1 and for rows never handed out."""

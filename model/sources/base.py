@@ -39,11 +39,13 @@ class Query:
 class Proposal(NamedTuple):
     """``(B, K)`` item rows (-1 padded, an item may repeat) and the source's score for each:
     the evidence of its feature, summed per item. ``candidates`` (``(B, *)`` rows) are what it
-    puts forward; None puts forward every row."""
+    puts forward; None puts forward every row. A featured source may instead put forward its
+    ``best`` items by summed score: the merge reads them from the evidence it sums anyway."""
 
     rows: np.ndarray
     scores: np.ndarray
     candidates: np.ndarray | None = None
+    best: int | None = None
 
 
 class Source(Protocol):

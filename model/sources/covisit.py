@@ -14,7 +14,7 @@ import numpy as np
 
 from model.covisit import CoVisits
 from model.items import ItemStats
-from model.sources.base import Lookup, Proposal, Query
+from model.sources.base import Proposal, Query
 
 
 class CoVisitation:
@@ -38,10 +38,7 @@ class CoVisitation:
         nb, share = self.table.successors(window)
         steps = (self.history_decay ** np.arange(window.shape[1]))[None, :, None]
         b = len(window)
-        rows, scores = nb.reshape(b, -1), (share * steps).reshape(b, -1)
-        batch = np.broadcast_to(np.arange(b)[:, None], rows.shape).ravel()
-        best = Lookup(batch, rows.ravel(), scores.ravel(), self.table.capacity).top(b, self.keep)
-        return Proposal(rows, scores, best)
+        return Proposal(nb.reshape(b, -1), (share * steps).reshape(b, -1), best=self.keep)
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:
         pass
