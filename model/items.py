@@ -99,9 +99,16 @@ class ItemStats:
             self.key[rows[new]] = item_keys([item_ids[i] for i in new.tolist()])
 
     def set_categories(self, rows: np.ndarray, names: list[str | None]) -> None:
-        for row, name in zip(rows.tolist(), names, strict=True):
-            if name is not None:
-                self.category[row] = self.category_code(name)
+        """Each row's category from the last of its events that names one."""
+        code = self.category_code
+        codes = np.fromiter((-1 if n is None else code(n) for n in names), np.int64, len(names))
+        named = np.flatnonzero(codes >= 0)
+        if len(named):
+            rows = np.asarray(rows, dtype=np.int64)[named]
+            # The last event of each row wins, as if they were applied one by one.
+            _, last = np.unique(rows[::-1], return_index=True)
+            last = len(rows) - 1 - last
+            self.category[rows[last]] = codes[named][last]
 
     def describe(self, item_ids: list[str], rows: np.ndarray) -> None:
         """Copy catalogue facts onto rows just assigned to ``item_ids``."""
