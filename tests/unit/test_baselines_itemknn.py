@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 
 from model.evaluation.itemknn import ItemKNN
-from model.evaluation.popularity import Popularity
 from model.events import Event
+from tests.unit.baseline_checks import (
+    HOUR_MS,
+    T0,
+    check_grid,
+    check_seen_policy,
+    ev,
+    popular,
+    random_stream,
+    stream,
+)
 
-T0 = 1_700_000_000_000
-HOUR_MS = 3_600_000
 R6 = math.sqrt(6)
-
-
-def ev(n: int, user: str, item: str, ts: int = 0, kind: str = "click") -> Event:
-    return Event(f"e{n}", user, item, T0 + ts, event_type=kind)
-
-
-def stream(*steps: tuple[str, str] | tuple[str, str, str]) -> list[Event]:
-    """Events one second apart: (user, item) or (user, item, type)."""
-    return [ev(n, s[0], s[1], 1000 * n, *s[2:]) for n, s in enumerate(steps)]
 
 
 # Users' items: u1 {a, b, c}, u2 {a, b}, u3 {b, c, d}, u4 {a, d}, u5 {e}; repeats change
@@ -52,13 +49,6 @@ def learnt(events: list[Event] = EVENTS, **kw) -> ItemKNN:
     knn = ItemKNN(**({"lam": 0.0} | kw))
     knn.learn(events)
     return knn
-
-
-def popular(events: list[Event] = EVENTS, skip: set[str] = frozenset()) -> list[str]:
-    """The filler's order: Popularity with a one-hour half-life, less ``skip``."""
-    p = Popularity(half_life_s=3600.0)
-    p.learn(events)
-    return [i for i in p.top(100) if i not in skip]
 
 
 def test_cosine_similarities_by_hand() -> None:
@@ -117,10 +107,10 @@ def test_first_puts_only_the_first_few_recent_items_first() -> None:
 
 def test_unknown_user_and_a_user_without_neighbours_get_popularity() -> None:
     for seen in ("exclude", "allow", "first"):
-        assert learnt(seen=seen).recommend("nobody", NOW, 3) == popular()[:3]
+        assert learnt(seen=seen).recommend("nobody", NOW, 3) == popular(EVENTS)[:3]
     # u5's only item e co-occurs with nothing.
-    assert learnt(seen="allow").recommend("u5", NOW, 5) == popular()
-    assert learnt(seen="exclude").recommend("u5", NOW, 5) == popular(skip={"e"})
+    assert learnt(seen="allow").recommend("u5", NOW, 5) == popular(EVENTS)
+    assert learnt(seen="exclude").recommend("u5", NOW, 5) == popular(EVENTS, skip={"e"})
 
 
 def test_neighbours_and_history_caps() -> None:
@@ -185,55 +175,12 @@ def test_rows_are_pruned_to_the_most_similar() -> None:
     assert set(learnt(events).scores("v")) == {"b", "c", "d"}
 
 
-def random_stream(n: int = 400, seed: int = 2) -> list[Event]:
-    rng = random.Random(seed)
-    kinds = ("browse", "browse", "click", "cart", "purchase")
-    return [ev(i, f"u{rng.randrange(12)}", f"i{min(rng.randrange(40), rng.randrange(40))}",
-               37_000 * i, rng.choice(kinds)) for i in range(n)]
-
-
 @pytest.mark.parametrize("seen", ["exclude", "allow", "first"])
 def test_seen_policies_and_k_on_a_random_stream(seen: str) -> None:
-    events = random_stream()
-    knn = learnt(events, seen=seen)
-    seen_by: dict[str, set[str]] = {}
-    recent: dict[str, list[str]] = {}
-    for e in events:
-        seen_by.setdefault(e.user_id, set()).add(e.item_id)
-        r = recent.setdefault(e.user_id, [])
-        if e.item_id in r:
-            r.remove(e.item_id)
-        r.insert(0, e.item_id)
-    now = events[-1].ts
-    catalogue = {e.item_id for e in events}
-    for user in sorted(seen_by) + ["nobody"]:
-        for k in (1, 5, 20):
-            recs = knn.recommend(user, now, k)
-            left = catalogue - seen_by.get(user, set()) if seen == "exclude" else catalogue
-            assert len(recs) == len(set(recs)) == min(k, len(left)), (user, k)
-            assert set(recs) <= catalogue
-            if seen == "exclude":
-                assert not set(recs) & seen_by.get(user, set())
-            if seen == "first":  # the user's first=10 most recent items come first
-                mine = recent.get(user, [])[: min(k, 10)]
-                assert recs[: len(mine)] == mine
-        if seen == "allow" and user != "nobody":
-            scores = knn.scores(user)
-            assert knn.recommend(user, now, len(scores)) == sorted(
-                scores, key=lambda j: (-scores[j], j))
+    events = random_stream(seed=2)
+    check_seen_policy(learnt(events, seen=seen), events, seen)
 
 
 def test_grid_holds_the_default_and_every_variant_runs() -> None:
-    grid = ItemKNN.GRID
-    assert 6 <= len(grid) <= 12
-    assert {} in grid
-    assert {v.get("seen", "first") for v in grid} == {"exclude", "allow", "first"}
-    assert {v.get("half_life_s") for v in grid} >= {3600.0, None}
-    events = random_stream(200)
-    for variant in grid:
-        knn = ItemKNN(**variant)
-        knn.learn(events[:100])
-        knn.learn(events[100:])
-        recs = knn.recommend("u1", events[-1].ts, 10)
-        assert len(recs) == len(set(recs)) == 10, variant
-        assert not math.isnan(sum(knn.scores("u1").values()))
+    events = random_stream(200, seed=2)
+    check_grid(ItemKNN, events)

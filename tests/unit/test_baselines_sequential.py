@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import random
-
 import pytest
 
-from model.evaluation.popularity import Popularity
 from model.evaluation.sequential import SequentialRules, position_weights
 from model.events import Event
-
-T0 = 1_700_000_000_000
-HOUR_MS = 3_600_000
-
-
-def ev(n: int, user: str, item: str, ts: int = 0, kind: str = "click") -> Event:
-    return Event(f"e{n}", user, item, T0 + ts, event_type=kind)
-
-
-def stream(*steps: tuple[str, str] | tuple[str, str, str]) -> list[Event]:
-    """Events one second apart: (user, item) or (user, item, type)."""
-    return [ev(n, s[0], s[1], 1000 * n, *s[2:]) for n, s in enumerate(steps)]
-
+from tests.unit.baseline_checks import (
+    HOUR_MS,
+    T0,
+    check_grid,
+    check_seen_policy,
+    ev,
+    popular,
+    random_stream,
+    stream,
+)
 
 # All clicks. Harmonic decay: the newest earlier item gets 1, the one before 1/2, ...
 EVENTS = stream(
@@ -53,13 +46,6 @@ def learnt(events: list[Event] = EVENTS, **kw) -> SequentialRules:
     sr = SequentialRules(**kw)
     sr.learn(events)
     return sr
-
-
-def popular(events: list[Event] = EVENTS, skip: set[str] = frozenset()) -> list[str]:
-    """The filler's order: Popularity with a one-hour half-life, less ``skip``."""
-    p = Popularity(half_life_s=3600.0)
-    p.learn(events)
-    return [i for i in p.top(100) if i not in skip]
 
 
 def test_rule_weights_by_hand() -> None:
@@ -107,10 +93,10 @@ def test_only_the_last_item_counts_by_default_and_sources_add_earlier_ones() -> 
 def test_unknown_user_and_a_user_without_rules_get_popularity() -> None:
     for seen in ("exclude", "allow", "first"):
         sr = learnt(seen=seen)
-        assert sr.recommend("nobody", NOW, 3) == popular()[:3]
+        assert sr.recommend("nobody", NOW, 3) == popular(EVENTS)[:3]
     # u4's only item e has no successors: allow gives popularity as it is.
-    assert learnt(seen="allow").recommend("u4", NOW, 5) == popular()
-    assert learnt(seen="exclude").recommend("u4", NOW, 5) == popular(skip={"e"})
+    assert learnt(seen="allow").recommend("u4", NOW, 5) == popular(EVENTS)
+    assert learnt(seen="exclude").recommend("u4", NOW, 5) == popular(EVENTS, skip={"e"})
 
 
 def test_position_decays_and_the_steps_window() -> None:
@@ -176,56 +162,12 @@ def test_successors_are_pruned_to_the_strongest() -> None:
     assert sr.scores("v") == pytest.approx({"b": 3.0, "c": 1.0})
 
 
-def random_stream(n: int = 400, seed: int = 1) -> list[Event]:
-    rng = random.Random(seed)
-    kinds = ("browse", "browse", "click", "cart", "purchase")
-    return [ev(i, f"u{rng.randrange(12)}", f"i{min(rng.randrange(40), rng.randrange(40))}",
-               37_000 * i, rng.choice(kinds)) for i in range(n)]
-
-
 @pytest.mark.parametrize("seen", ["exclude", "allow", "first"])
 def test_seen_policies_and_k_on_a_random_stream(seen: str) -> None:
-    events = random_stream()
-    sr = learnt(events, seen=seen)
-    seen_by: dict[str, set[str]] = {}
-    recent: dict[str, list[str]] = {}
-    for e in events:
-        seen_by.setdefault(e.user_id, set()).add(e.item_id)
-        r = recent.setdefault(e.user_id, [])
-        if e.item_id in r:
-            r.remove(e.item_id)
-        r.insert(0, e.item_id)
-    now = events[-1].ts
-    catalogue = {e.item_id for e in events}
-    for user in sorted(seen_by) + ["nobody"]:
-        for k in (1, 5, 20):
-            recs = sr.recommend(user, now, k)
-            # Popularity fills up to k from the whole catalogue (less what exclude leaves out).
-            left = catalogue - seen_by.get(user, set()) if seen == "exclude" else catalogue
-            assert len(recs) == len(set(recs)) == min(k, len(left)), (user, k)
-            assert set(recs) <= catalogue
-            if seen == "exclude":
-                assert not set(recs) & seen_by.get(user, set())
-            if seen == "first":  # the user's first=10 most recent items come first
-                mine = recent.get(user, [])[: min(k, 10)]
-                assert recs[: len(mine)] == mine
-        if seen == "allow" and user != "nobody":
-            scores = sr.scores(user)
-            assert sr.recommend(user, now, len(scores)) == sorted(
-                scores, key=lambda j: (-scores[j], j))
+    events = random_stream(seed=1)
+    check_seen_policy(learnt(events, seen=seen), events, seen)
 
 
 def test_grid_holds_the_default_and_every_variant_runs() -> None:
-    grid = SequentialRules.GRID
-    assert 6 <= len(grid) <= 12
-    assert {} in grid
-    assert {v.get("seen", "first") for v in grid} == {"exclude", "allow", "first"}
-    assert {v.get("half_life_s") for v in grid} >= {3600.0, None}
-    events = random_stream(200)
-    for variant in grid:
-        sr = SequentialRules(**variant)
-        sr.learn(events[:100])
-        sr.learn(events[100:])
-        recs = sr.recommend("u1", events[-1].ts, 10)
-        assert len(recs) == len(set(recs)) == 10, variant
-        assert not math.isnan(sum(sr.scores("u1").values()))
+    events = random_stream(200, seed=1)
+    check_grid(SequentialRules, events)
