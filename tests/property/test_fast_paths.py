@@ -1,0 +1,115 @@
+"""The hot path's shortcuts give exactly what the plain numpy / torch operations they replace
+give, on random inputs of every shape they meet (ties, padding, empty, keys too wide to pack)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model import seen
+from model.covisit import group_ranks, stable_order, unique_groups
+from model.sources.base import Lookup, top_per_group
+from model.twotower import EmbeddingModel
+
+SEEDS = range(40)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stable_order_and_unique_groups_match_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000))
+    high = [5, 10**6, 2**62][seed % 3]  # many ties, few ties, keys too wide to pack
+    keys = rng.integers(-1 if seed % 5 == 0 else 0, high, n)
+    assert (stable_order(keys) == np.argsort(keys, kind="stable")).all()
+    unique, order, group = unique_groups(keys)
+    expected, inverse = np.unique(keys, return_inverse=True)
+    values = rng.random(n)
+    assert (unique == expected).all()
+    # Sums in the same order as np.unique's inverse with a bincount: equal to the last bit.
+    assert (np.bincount(group, weights=values[order], minlength=len(unique))
+            == np.bincount(inverse, weights=values, minlength=len(unique))).all()
+
+
+def _top_by_lexsort(groups, values, scores, n_groups, k):
+    out = np.full((n_groups, k), -1, dtype=np.int64)
+    order = np.lexsort((-scores, groups))
+    g, v = groups[order], values[order]
+    rank = group_ranks(g)
+    keep = rank < k
+    out[g[keep], rank[keep]] = v[keep]
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_top_per_group_matches_a_full_sort_on_sorted_and_unsorted_groups(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, n_groups, k = int(rng.integers(1, 2000)), int(rng.integers(1, 200)), int(rng.integers(1, 30))
+    groups = rng.integers(0, n_groups, n)
+    if seed % 2:
+        groups = np.sort(groups)  # the per-row path
+    values = rng.integers(0, 10**6, n)
+    scores = rng.integers(1, 6, n) / 4.0  # many ties: their order must be the input's
+    assert (top_per_group(groups, values, scores, n_groups, k)
+            == _top_by_lexsort(groups, values, scores, n_groups, k)).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS[:10])
+def test_lookup_sums_per_row_key_and_column(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    b, width, n = 7, 50, 400
+    batch, keys = rng.integers(0, b, n), rng.integers(-1, width, n)
+    values, columns = rng.random(n), rng.integers(0, 3, n)
+    table = Lookup(batch, keys, values, width, columns, 3)
+    query = rng.integers(-1, width, (b, 30))
+    got = table(query)
+    for row in range(b):
+        for c, key in enumerate(query[row]):
+            for col in range(3):
+                mask = (batch == row) & (keys == key) & (columns == col) & (key >= 0)
+                assert got[row, c, col] == pytest.approx(values[mask].sum())
+
+
+@pytest.mark.parametrize("seed", SEEDS[:10])
+def test_matches_finds_every_equal_pair(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    left = torch.from_numpy(rng.integers(0, 30, int(rng.integers(0, 200))))
+    right = torch.from_numpy(rng.integers(0, 30, int(rng.integers(0, 200))))
+    i, j = EmbeddingModel._matches(left, right)
+    got = sorted(zip(i.tolist(), j.tolist(), strict=True))
+    brute = (left[:, None] == right[None, :]).nonzero().tolist()
+    assert got == sorted(map(tuple, brute))
+
+
+def _reference_add(filters: list[bytearray], count: int, item: str) -> int:
+    """One item into a chain of filters, bit by bit, as the module docstring describes."""
+    if not filters or count >= seen.PER_FILTER:
+        filters.append(bytearray(seen.FILTER_BYTES))
+        del filters[: max(len(filters) - seen.MAX_FILTERS, 0)]
+        count = 0
+    key, new = seen.item_key(item), False
+    for j in range(seen.HASHES):
+        bit = (key >> (11 * j)) & (seen.FILTER_BYTES * 8 - 1)
+        if not filters[-1][bit >> 3] & (1 << (bit & 7)):
+            filters[-1][bit >> 3] |= 1 << (bit & 7)
+            new = True
+    return count + new
+
+
+@pytest.mark.parametrize("seed", SEEDS[:10])
+def test_seen_filters_match_a_bit_by_bit_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    state, count, filters, ref_count = b"", 0, [], 0
+    for _ in range(int(rng.integers(1, 60))):
+        items = [f"i{x}" for x in rng.integers(0, 4000, int(rng.integers(0, 80)))]
+        state, count = seen.add_many(state, count, items)
+        for item in items:
+            ref_count = _reference_add(filters, ref_count, item)
+        assert state == b"".join(filters) and count == ref_count
+    probes = [f"i{x}" for x in rng.integers(0, 8000, 200)]
+    expected = [any(all(f[b >> 3] & (1 << (b & 7)) for b in
+                        [(seen.item_key(p) >> (11 * j)) & 2047 for j in range(seen.HASHES)])
+                    for f in filters) for p in probes]
+    assert [seen.has(state, p) for p in probes] == expected
+    keys = seen.item_keys(probes).reshape(1, -1)
+    assert seen.contains([state], keys)[0].tolist() == expected
