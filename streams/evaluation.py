@@ -170,26 +170,30 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
     points = [p for tl in result.timeline.values() for p in tl]
+    # feedrec in black and on top; the others one colour each (the default cycle has only 10).
+    others = iter(plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2])
     if points:
         t0 = min(t for t, _ in points)
         span = max(max(t for t, _ in points) - t0, 1)
         for name, tl in result.timeline.items():
+            mine = name == "feedrec"
             ts = np.array([t for t, _ in tl], dtype=np.float64)
             hit = np.array([h for _, h in tl], dtype=np.float64)
             b = np.minimum(((ts - t0) / span * buckets).astype(int), buckets - 1)
             n = np.bincount(b, minlength=buckets)
             rate = np.bincount(b, weights=hit, minlength=buckets) / np.maximum(n, 1)
             x = (np.arange(buckets) + 0.5) / buckets * span / 3.6e6
-            ax.plot(x[n > 0], rate[n > 0], label=name, lw=2)
+            ax.plot(x[n > 0], rate[n > 0], label=name, lw=2.5 if mine else 1.5,
+                    color="black" if mine else next(others), zorder=3 if mine else 2)
         ax.axvspan((result.split_ts - t0) / 3.6e6, span / 3.6e6, color="grey", alpha=0.12,
                    label="report window")
     ax.set_xlabel("hours into the stream")
     ax.set_ylabel("HitRate@20 per slice")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_title(f"prequential HitRate@20: {dataset}")
     fig.tight_layout()
     fig.savefig(path)
