@@ -173,8 +173,7 @@ class Candidates:
             len(blocks),
         )
         column = {name: i for i, (name, _) in enumerate(self._featured)}
-        parts = [evidence.top(b, p.best, column[name]) if p.best is not None
-                 else p.rows if p.candidates is None else p.candidates
+        parts = [p.rows if p.best is None else evidence.top(b, p.best, column[name])
                  for name, p in proposals.items()]
         cand = np.sort(np.concatenate(parts, axis=1), axis=1)
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1

@@ -6,8 +6,9 @@ learn from the same stream (:meth:`Source.observe`) and keep their own state, ch
 through :meth:`Source.state` / :meth:`Source.load`. Everything is a ``(B, K)`` array over the
 batch, -1 padded: no per-user Python loop.
 
-The merge (:class:`model.candidates.Candidates`) takes each source's candidates; a source with a ``feature`` also scores every other candidate (0 where it has no
-evidence), so the ranker weighs the sources against each other item by item.
+The merge (:class:`model.candidates.Candidates`) takes each source's candidates; a source with
+a ``feature`` also scores every other candidate (0 where it has no evidence), so the ranker
+weighs the sources against each other item by item.
 """
 
 from __future__ import annotations
@@ -38,13 +39,12 @@ class Query:
 
 class Proposal(NamedTuple):
     """``(B, K)`` item rows (-1 padded, an item may repeat) and the source's score for each:
-    the evidence of its feature, summed per item. ``candidates`` (``(B, *)`` rows) are what it
-    puts forward; None puts forward every row. A featured source may instead put forward its
-    ``best`` items by summed score: the merge reads them from the evidence it sums anyway."""
+    the evidence of its feature, summed per item. With ``best`` None every row is put forward
+    as a candidate; a featured source may instead put forward only its ``best`` items by summed
+    score (0: none, evidence only), which the merge reads from the evidence it sums anyway."""
 
     rows: np.ndarray
     scores: np.ndarray
-    candidates: np.ndarray | None = None
     best: int | None = None
 
 
@@ -89,6 +89,13 @@ def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_
             best = np.argsort(dense, axis=1, kind="stable")[:, :k]
             out[:, : best.shape[1]] = np.take_along_axis(ids, best, axis=1)
             return out
+    return top_by_sort(groups, values, scores, n_groups, k)
+
+
+def top_by_sort(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
+                k: int) -> np.ndarray:
+    """:func:`top_per_group` for any groups, by one sort of everything."""
+    out = np.full((n_groups, k), -1, dtype=np.int64)
     order = np.lexsort((-scores, groups))
     g, v = groups[order], values[order]
     rank = group_ranks(g)

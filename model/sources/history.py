@@ -41,5 +41,4 @@ class Purchased(Stateless):
     feature = "purchased"
 
     def propose(self, q: Query) -> Proposal:
-        return Proposal(q.purchased, np.ones(q.purchased.shape),
-                        np.full((len(q.purchased), 0), -1, dtype=np.int64))
+        return Proposal(q.purchased, np.ones(q.purchased.shape), best=0)
