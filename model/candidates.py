@@ -6,11 +6,13 @@ but nothing about an item nobody has followed; a user seen for the first time ha
 what is trending. So each user's candidates are the union of what the sources of
 :mod:`model.sources` propose (each its own module behind :class:`model.sources.base.Source`):
 
-- ``history``: the user's own recent items, and those in their cart (carted, not bought);
+- ``history``: the user's own recent items, the latest items of their other open sessions, and
+  those in their cart (carted, not bought);
 - ``covisit``: the strongest successors of their most recent items, from two tables: one that
   forgets within a day (what follows what in today's sessions) and one that keeps everything
   (what follows what in a catalogue browsed over months);
-- ``category``: what is trending in the categories of their recent items;
+- ``category``: what is trending in the categories of their recent items and of their other
+  open sessions;
 - ``trending``: what is trending overall (all a cold user can be given);
 - ``nearest``: nearest neighbours of their query vector in the embedding index (passed in).
 
@@ -30,7 +32,7 @@ from model import seen as seen_filters
 from model.items import ItemStats
 from model.sources.base import Lookup, Query, Source
 from model.sources.covisit import CoVisitation
-from model.sources.history import Cart, History, Purchased
+from model.sources.history import Cart, History, OtherSessions, Purchased
 from model.sources.nearest import Nearest
 from model.sources.trending import CategoryTrending, Trending, category_shares
 
@@ -41,7 +43,10 @@ from model.sources.trending import CategoryTrending, Trending, category_shares
 #: items they bought (whether shoppers come back to those is for the ranker to learn).
 #: ``covisit`` and ``covisit_long`` are the co-visitation evidence of the day-scale and the
 #: never-forgetting table. ``category`` is the share of the item's category in the user's
-#: history, ``latest_category`` marks the category of their latest item, and ``in_category`` is
+#: history, ``latest_category`` marks the category of the latest item of each of their open
+#: sessions (their latest event's, and the other sessions' of :func:`model.state.other_sessions`;
+#: ``other_session`` marks those other sessions' latest items and ``other_category`` their
+#: categories, so the ranker learns how likely a shopper is to go back), and ``in_category`` is
 #: the share times the item's share of its category's popularity (see
 #: :data:`IN_CATEGORY_SCALE`): what a shopper comparing items of one category picks next.
 #: ``popularity`` (this half hour), ``popularity_slow`` (these weeks) and ``recency`` describe the
@@ -50,7 +55,7 @@ from model.sources.trending import CategoryTrending, Trending, category_shares
 #: other weights learn from warm users.
 FEATURES = ("model", "history", "seen", "carted", "purchased", "covisit", "covisit_long",
             "category", "latest_category", "in_category", "popularity", "popularity_slow",
-            "recency", "trending", "trending_slow")
+            "recency", "trending", "trending_slow", "other_session", "other_category")
 #: ``in_category`` is ``log1p(IN_CATEGORY_SCALE * p)`` of the estimate ``p`` = (share of the item's
 #: category in the user's history) x (item's share of its category's popularity).
 IN_CATEGORY_SCALE = 1000.0
@@ -107,6 +112,7 @@ class Candidates:
         self.category = CategoryTrending(cfg.categories, cfg.per_category)
         self.sources: dict[str, Source] = {
             "history": History(cfg.history_decay),
+            "other_sessions": OtherSessions(),
             "cart": Cart(),
             "purchased": Purchased(),
             "covisit": CoVisitation("covisit", capacity, cfg.covisit_window, cfg.covisit_slots,
@@ -148,18 +154,21 @@ class Candidates:
     # -- serving -----------------------------------------------------------------------------
 
     def collect(self, histories: np.ndarray, carted: np.ndarray, purchased: np.ndarray,
-                seen: Sequence[bytes], nearest: np.ndarray, stats: ItemStats, now_ms: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+                seen: Sequence[bytes], nearest: np.ndarray, stats: ItemStats, now_ms: int,
+                others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates ``(B, C)`` (-1 padded, each row distinct) and their features
         ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories``, ``carted``
         and ``purchased`` are ``(B, *)`` item rows, most recent first, -1 padded; ``seen`` each
-        user's filters of everything they had (:mod:`model.seen`)."""
+        user's filters of everything they had (:mod:`model.seen`); ``others`` the latest items
+        of each user's other open sessions (``(B, *)``, -1 padded; None: none known)."""
         hist = _trim(np.asarray(histories, dtype=np.int64))
         b, h = hist.shape
         q = Query(hist, _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1)),
                   _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)),
                   np.asarray(nearest, dtype=np.int64).reshape(b, -1), stats, now_ms,
-                  category_shares(hist, stats, self.cfg.history_decay))
+                  category_shares(hist, stats, self.cfg.history_decay),
+                  np.full((b, 0), -1, dtype=np.int64) if others is None
+                  else np.asarray(others, dtype=np.int64).reshape(b, -1))
         proposals = {name: src.propose(q) for name, src in self.sources.items()}
         # One table of every featured source's evidence, a column each: searched once.
         blocks = [proposals[name] for name, _ in self._featured]
@@ -210,6 +219,12 @@ class Candidates:
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
         feats[..., _COL["trending_slow"]] = np.where(warm, 0.0,
                                                      np.log1p(stats.popularity_slow[safe]))
+        if q.others.size:
+            other_cats = stats.category_of(q.others)[:, None, :]
+            in_other = ((cand_cats[..., None] == other_cats) & (other_cats >= 0)).any(axis=2)
+            feats[..., _COL["other_category"]] = in_other
+            feats[..., _COL["latest_category"]] = np.maximum(
+                feats[..., _COL["latest_category"]], in_other)
         feats *= (cand >= 0)[..., None]
         return cand, feats
 

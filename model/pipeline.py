@@ -25,14 +25,26 @@ from model.exceptions import CheckpointError
 from model.items import ItemStats
 from model.ranker import OnlineRanker
 from model.ranking import RankConfig, RepeatShare, rank
-from model.state import Context, StateLimits, UserState, apply_events, dump_state, load_state
+from model.state import (
+    CONTEXTS,
+    MAX_SESSIONS,
+    Context,
+    SessionGaps,
+    StateLimits,
+    UserState,
+    apply_events,
+    context_of,
+    dump_state,
+    load_state,
+    other_sessions,
+)
 from model.twotower import EmbeddingModel, ModelConfig
 from model.vocab import IdMap
 
 log = logging.getLogger(__name__)
 
 #: Layout of :meth:`Pipeline.snapshot`; a checkpoint of another layout is refused on restore.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 #: Default learning weight per event type: purchase > cart > click > browse.
 DEFAULT_WEIGHTS: dict[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
@@ -137,7 +149,7 @@ class Pipeline:
         self.items = items or IdMap(cfg.model.item_capacity)
         self.stats = ItemStats(cfg.model.item_capacity, cfg.popularity_half_life_s)
         self.sources = Candidates(cfg.sources, cfg.model.item_capacity)
-        self.ranker = OnlineRanker(lr=cfg.ranker_lr)
+        self.ranker = OnlineRanker(lr=cfg.ranker_lr, contexts=len(CONTEXTS))
         self._rng = np.random.default_rng(cfg.model.seed)
         self.ranker_loss: float | None = None
         self.refresher = IndexRefresher(
@@ -159,6 +171,7 @@ class Pipeline:
         self.learned_events = 0
         #: How often users come back to what they had: whether seen items are worth showing.
         self.repeats = RepeatShare()
+        self.session_gaps = SessionGaps()
         #: Seconds on a monotonic clock; pooling and index refresh are timed by it. Offline
         #: replay sets it to the events' own time so it behaves like a worker fed live.
         self.clock: Callable[[], float] = time.monotonic
@@ -201,6 +214,7 @@ class Pipeline:
             "learned": dict(self.learned),
             "learned_events": self.learned_events,
             "repeats": self.repeats.state(),
+            "session_gaps": self.session_gaps.state(),
         }
 
     def restore(self, snap: Mapping) -> None:
@@ -227,6 +241,7 @@ class Pipeline:
         self.learned = dict(snap.get("learned", {}))
         self.learned_events = int(snap.get("learned_events", 0))
         self.repeats.load(snap["repeats"])
+        self.session_gaps.load(snap["session_gaps"])
         self.stats.key[: self.items.used] = st["key"]
         rows = np.asarray(self.items.get_rows(self.items.ids()), dtype=np.int64)
         self.refresher.full_rebuild(rows)
@@ -298,19 +313,21 @@ class Pipeline:
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
         learned = self.learned
+        open_ms = self.session_gaps.open_ms
         for user, evs in by_user.items():
             st = load_state(states.get(user))
             if at:
                 evs = self._unapplied(st, evs, at, learn, contexts, result)
             # Topics interleave arbitrarily; a user's events are applied in time order.
             evs.sort(key=_event_ts)
-            out = apply_events(st, evs, limits)
+            out = apply_events(st, evs, limits, open_ms)
             user_states[user] = st
             result.duplicates += out.duplicates
             result.feedback += out.feedback
             result.hits += out.hits
             result.rec_clicks += out.rec_clicks
             self.repeats.observe(out.returning, out.repeats)
+            self.session_gaps.observe(out.session_gaps)
             for ev in out.accepted:
                 counts[ev.event_type or "browse"] += 1
             if at:
@@ -374,7 +391,8 @@ class Pipeline:
             result.replayed += 1
             if offset > learned.get(src, -1):
                 learn.append(ev)
-                contexts.append(Context(st.recent, st.carted, st.purchased, st.seen))
+                contexts.append(Context(st.recent, st.carted, st.purchased, st.seen, st.last,
+                                        other_sessions(st, ev.ts, self.session_gaps.open_ms)))
         return fresh
 
     def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
@@ -489,36 +507,47 @@ class Pipeline:
             take = min(n - len(pick), len(browse))
             pick += self._rng.choice(browse, take, replace=False).tolist()
         chosen = [events[i] for i in pick]
-        cand, feats = self._candidates(
-            self.users.get_rows([e.user_id for e in chosen]),
-            *self._list_rows([contexts[i] for i in pick]),
-            max(e.ts for e in chosen), self.cfg.ranking.candidates,
-        )
+        lists = self._list_rows([contexts[i] for i in pick])
+        cand, feats = self._candidates(self.users.get_rows([e.user_id for e in chosen]), *lists,
+                                       max(e.ts for e in chosen), self.cfg.ranking.candidates)
         target = self.items.get_rows([e.item_id for e in chosen])
         match = (cand == target[:, None]) & (target[:, None] >= 0)
         column = np.where(match.any(axis=1), match.argmax(axis=1), -1)
         # Every click, cart or purchase counts the same: the list must serve whatever comes next.
-        return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0))
+        return self.ranker.learn(feats, cand >= 0, column, np.where(browsing[pick], 0.25, 1.0),
+                                 self._contexts([contexts[i].last for i in pick], lists[-1]))
 
-    def _list_rows(self, lists: Sequence[Context | UserState]
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
-        """Item rows of each user's recent, carted and purchased lists, -1 padded, and the
-        filters of everything they had."""
+    @staticmethod
+    def _contexts(last: Sequence[int], others: np.ndarray) -> np.ndarray:
+        """Ranking contexts (:data:`CONTEXTS`) of users who did ``last`` and have the other
+        open sessions ``others`` (item rows, -1 padded)."""
+        open_ = (others >= 0).any(axis=1)
+        return np.fromiter((context_of(a, b) for a, b in zip(last, open_.tolist(), strict=True)),
+                           np.int64, len(last))
+
+    def _list_rows(self, lists: Sequence[Context | UserState], now_ms: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], np.ndarray]:
+        """Item rows of each user's recent, carted and purchased lists, -1 padded, the filters
+        of everything they had, and the latest items of their other open sessions (at
+        ``now_ms`` for a state; a context holds them)."""
         limits = self.cfg.state
+        open_ms = self.session_gaps.open_ms
+        others = [x.others if isinstance(x, Context) else other_sessions(x, now_ms, open_ms)
+                  for x in lists]
         return (self._history_rows([x.recent for x in lists]),
                 self._history_rows([x.carted for x in lists], limits.carted_len),
                 self._history_rows([x.purchased for x in lists], limits.purchased_len),
-                [x.seen for x in lists])
+                [x.seen for x in lists], self._history_rows(others, MAX_SESSIONS - 1))
 
     def _candidates(self, user_rows: np.ndarray, hist: np.ndarray, carted: np.ndarray,
-                    purchased: np.ndarray, seen: Sequence[bytes], now_ms: int, ann: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    purchased: np.ndarray, seen: Sequence[bytes], others: np.ndarray,
+                    now_ms: int, ann: int) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates of every source with their features, model score included."""
         vecs = self.model.user_vectors(user_rows, hist)
         k = min(ann, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
         cand, feats = self.sources.collect(hist, carted, purchased, seen, ann_rows, self.stats,
-                                           now_ms)
+                                           now_ms, others)
         scores = self.model.score(vecs, cand)
         feats[..., FEATURES.index("model")] = np.where(cand >= 0, scores, 0.0)
         return cand, feats
@@ -527,15 +556,17 @@ class Pipeline:
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        hist, carted, purchased, seen = self._list_rows(states)
+        hist, carted, purchased, seen, others = self._list_rows(states, now_ms)
         cand, feats = self._candidates(self.users.get_rows(users), hist, carted, purchased, seen,
-                                       now_ms, cfg.candidates)
-        scores = self.ranker.score(feats, cand >= 0)
+                                       others, now_ms, cfg.candidates)
+        scores = self.ranker.score(feats, cand >= 0,
+                                   self._contexts([st.last for st in states], others))
         if self.repeats.hide_seen(cfg):
             scores = np.where(feats[..., FEATURES.index("seen")] > 0, -np.inf, scores)
         excluded = [set(row[row >= 0].tolist()) if cfg.exclude_purchased else set()
                     for row in purchased]
-        current = self.stats.category_of(hist[:, 0])
+        # The categories of the latest item of each open session: what the user is comparing.
+        current = self.stats.category_of(np.concatenate([hist[:, :1], others], axis=1))
         return rank(cand, scores, excluded, self.stats, cfg, current.tolist())
 
     def recommend(

@@ -33,14 +33,24 @@ INITIAL_WEIGHTS: dict[str, float] = {
     "recency": 0.1,
     "trending": 1.0,
     "trending_slow": 0.0,
+    "other_session": 0.0,
+    "other_category": 0.0,
 }
 
 
 class OnlineRanker:
-    """``score = features @ weights``; a weighted softmax step per call to :meth:`learn`."""
+    """``score = features @ (weights + context_weights[context])``; a weighted softmax step per
+    call to :meth:`learn`.
+
+    ``context`` is what the user did last (:data:`model.state.CONTEXTS`): a shopper who just
+    carted something is about to buy from their cart, one who just browsed an item is about
+    to click it or a neighbour of it, so the same evidence is worth different amounts. The
+    shared weights learn from every event and each context's offsets (starting at 0) from its
+    own, so a rare context starts from what is true on average.
+    """
 
     def __init__(self, initial: Mapping[str, float] = INITIAL_WEIGHTS, lr: float = 0.05,
-                 l2: float = 1e-4) -> None:
+                 l2: float = 1e-4, contexts: int = 1) -> None:
         missing = set(FEATURES) - set(initial)
         if missing:
             raise ValueError(f"initial ranker weights missing for {sorted(missing)}")
@@ -49,30 +59,50 @@ class OnlineRanker:
         self.weights = np.array([initial[f] for f in FEATURES], dtype=np.float64)
         self.lr, self.l2 = lr, l2
         self._g2 = np.zeros(len(FEATURES))
+        if contexts < 1:
+            raise ValueError(f"ranker contexts must be >= 1, got {contexts}")
+        self.context_weights = np.zeros((contexts, len(FEATURES)))
+        self._context_g2 = np.zeros_like(self.context_weights)
         self.steps = 0
 
-    def score(self, feats: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """``(B, C)`` scores; -inf where not ``valid``."""
-        return np.where(valid, feats @ self.weights, -np.inf)
+    def _row_weights(self, context: np.ndarray | None, rows: int) -> np.ndarray:
+        """``(B, F)`` weights of each row's context."""
+        ctx = np.zeros(rows, dtype=np.int64) if context is None else np.asarray(context)
+        return self.weights + self.context_weights[ctx]
+
+    def score(self, feats: np.ndarray, valid: np.ndarray,
+              context: np.ndarray | None = None) -> np.ndarray:
+        """``(B, C)`` scores; -inf where not ``valid``. ``context``: ``(B,)`` ints, or None for
+        context 0."""
+        w = self._row_weights(context, len(feats))
+        return np.where(valid, np.einsum("bcf,bf->bc", feats, w), -np.inf)
 
     def learn(self, feats: np.ndarray, valid: np.ndarray, target: np.ndarray,
-              weight: np.ndarray) -> float | None:
+              weight: np.ndarray, context: np.ndarray | None = None) -> float | None:
         """One Adagrad step on the softmax loss of ``target`` (column per row; -1 = not among
         the candidates, skipped); the mean loss, or None when no row had its target."""
         rows = np.flatnonzero(target >= 0)
         if not len(rows):
             return None
+        ctx = (np.zeros(len(feats), dtype=np.int64) if context is None
+               else np.asarray(context, dtype=np.int64))[rows]
         f, ok, t, w = feats[rows], valid[rows], target[rows], weight[rows].astype(np.float64)
-        s = self.score(f, ok)
+        s = self.score(f, ok, ctx)
         s -= s.max(axis=1, keepdims=True)
         p = np.exp(s)
         z = p.sum(axis=1, keepdims=True)
         p /= z
         picked = f[np.arange(len(rows)), t]
-        grad = ((np.einsum("bc,bcf->bf", p, f) - picked) * w[:, None]).sum(axis=0) / w.sum()
-        grad += self.l2 * self.weights
+        per_row = (np.einsum("bc,bcf->bf", p, f) - picked) * (w / w.sum())[:, None]
+        grad = per_row.sum(axis=0) + self.l2 * self.weights
         self._g2 += grad * grad
         self.weights -= self.lr * grad / (np.sqrt(self._g2) + 1e-8)
+        by_context = np.zeros_like(self.context_weights)
+        np.add.at(by_context, ctx, per_row)
+        used = np.unique(ctx)
+        by_context[used] += self.l2 * self.context_weights[used]
+        self._context_g2 += by_context * by_context
+        self.context_weights -= self.lr * by_context / (np.sqrt(self._context_g2) + 1e-8)
         self.steps += 1
         loss = np.log(z[:, 0]) - s[np.arange(len(rows)), t]
         return float((loss * w).sum() / w.sum())
@@ -81,9 +111,13 @@ class OnlineRanker:
         return {name: float(v) for name, v in zip(FEATURES, self.weights, strict=True)}
 
     def state(self) -> dict:
-        return {"weights": self.weights.copy(), "g2": self._g2.copy(), "steps": self.steps}
+        return {"weights": self.weights.copy(), "g2": self._g2.copy(), "steps": self.steps,
+                "context_weights": self.context_weights.copy(),
+                "context_g2": self._context_g2.copy()}
 
     def load(self, state: Mapping) -> None:
         self.weights = np.asarray(state["weights"], dtype=np.float64).copy()
         self._g2 = np.asarray(state["g2"], dtype=np.float64).copy()
         self.steps = int(state["steps"])
+        self.context_weights = np.asarray(state["context_weights"], dtype=np.float64).copy()
+        self._context_g2 = np.asarray(state["context_g2"], dtype=np.float64).copy()

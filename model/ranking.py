@@ -9,7 +9,7 @@ items are chosen.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,13 +88,14 @@ def rank(
     excluded: Sequence[set[int]],
     stats: ItemStats,
     cfg: RankConfig,
-    current: Sequence[int] | None = None,
+    current: Sequence[Collection[int]] | None = None,
 ) -> list[list[tuple[int, float]]]:
     """Pick each user's top-N ``(row, score)`` from their candidate rows.
 
     ``rows``/``scores`` are ``(B, K)`` (-1 rows and -inf scores are padding); ``excluded[b]``
     holds rows user ``b`` must not see (already purchased); unavailable items are dropped.
-    ``current[b]`` is the category code user ``b`` is shopping in (-1 for none): it is not capped.
+    ``current[b]`` holds the category codes user ``b`` is shopping in (those of the latest item
+    of each of their open sessions): they are not capped.
     """
     valid = rows >= 0
     ok = valid & stats.available[np.where(valid, rows, 0)] & np.isfinite(scores)
@@ -110,7 +111,7 @@ def rank(
              cats[:, :head].tolist())
     out: list[list[tuple[int, float]]] = []
     for b in range(rows.shape[0]):
-        free = current[b] if current is not None else UNKNOWN_CATEGORY
+        free = current[b] if current is not None else ()
         chosen, done = _pick(lists[0][b], lists[1][b], lists[2][b], excluded[b], free, cfg)
         if not done and head < rows.shape[1]:
             chosen, _ = _pick(ranked_rows[b].tolist(), ranked_scores[b].tolist(),
@@ -119,8 +120,8 @@ def rank(
     return out
 
 
-def _pick(rows: list[int], scores: list[float], cats: list[int], skip: set[int], free: int,
-          cfg: RankConfig) -> tuple[list[tuple[int, float]], bool]:
+def _pick(rows: list[int], scores: list[float], cats: list[int], skip: set[int],
+          free: Collection[int], cfg: RankConfig) -> tuple[list[tuple[int, float]], bool]:
     """One user's list from their ranked candidates, and whether it is final (full, or the
     candidates ran out) rather than cut short by the end of ``rows``."""
     chosen: list[tuple[int, float]] = []
@@ -131,7 +132,7 @@ def _pick(rows: list[int], scores: list[float], cats: list[int], skip: set[int],
             return chosen, True
         if row in skip:
             continue
-        if cap and cat != UNKNOWN_CATEGORY and cat != free:
+        if cap and cat != UNKNOWN_CATEGORY and cat not in free:
             if per_cat.get(cat, 0) >= cap:
                 continue
             per_cat[cat] = per_cat.get(cat, 0) + 1

@@ -6,7 +6,8 @@ changelog-backed table without knowing its shape. All lists are bounded and most
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -29,6 +30,11 @@ class UserState(msgspec.Struct, omit_defaults=True):
     last_rec_items: list[str] = []
     last_rec_ts: int = 0
     counts: list[int] = msgspec.field(default_factory=lambda: [0, 0, 0, 0])
+    #: What the user did last, as an index into :data:`LAST`.
+    last: int = 0
+    #: The user's latest sessions (of events that carry a session id), most recent first:
+    #: ``(session id, its latest item, that event's ts)``.
+    sessions: list[tuple[str, str, int]] = []
     last_seen: int = 0
     #: Source (``topic/partition``) -> the highest offset of it applied to this state. It makes
     #: a replay after a crash idempotent: the state and its marks are written as one record.
@@ -61,6 +67,60 @@ class StateLimits:
     browse_rec_interval_ms: int = 30_000
 
 
+#: What a user did last: nothing yet, or the type of their latest event.
+LAST: tuple[str, ...] = ("none", *EVENT_TYPES)
+#: The contexts a list is ranked in: what the user did last, alone or with another of their
+#: sessions still open (a shopper with two tabs open may go on in either).
+CONTEXTS: tuple[str, ...] = (*LAST, *(f"{t}, other sessions open" for t in EVENT_TYPES))
+#: Sessions remembered per user.
+MAX_SESSIONS = 3
+#: A session is taken as open while its silence is under this many of the stream's mean gaps
+#: between two events of one session.
+OPEN_GAPS = 5.0
+
+
+def context_of(last: int, others: bool) -> int:
+    """Index into :data:`CONTEXTS` of what the user did last (index into :data:`LAST`) and
+    whether another of their sessions is open."""
+    return last + len(EVENT_TYPES) * (bool(others) and last > 0)
+
+
+def other_sessions(state: UserState, now_ms: int, open_ms: float | None) -> list[str]:
+    """The latest item of each of the user's sessions other than their latest one that is still
+    open: silent for at most ``open_ms`` (None: sessions are not known to be open)."""
+    if open_ms is None:
+        return []
+    return [item for _, item, ts in state.sessions[1:] if now_ms - ts <= open_ms]
+
+
+class SessionGaps:
+    """How long a session stays open: :data:`OPEN_GAPS` times the mean gap between consecutive
+    events of one session, over an exponential window of about ``window`` gaps. A stream whose
+    sessions are seconds apart and one whose visits last an hour get the same rule."""
+
+    def __init__(self, window: float = 5000.0, evidence: float = 100.0) -> None:
+        self.window, self.evidence = window, evidence
+        self.count = 0.0
+        self.total_ms = 0.0
+
+    def observe(self, gaps_ms: Sequence[int]) -> None:
+        if gaps_ms:
+            keep = math.exp(-len(gaps_ms) / self.window)
+            self.count = self.count * keep + len(gaps_ms)
+            self.total_ms = self.total_ms * keep + float(sum(gaps_ms))
+
+    @property
+    def open_ms(self) -> float | None:
+        """None until ``evidence`` gaps have been seen."""
+        return OPEN_GAPS * self.total_ms / self.count if self.count >= self.evidence else None
+
+    def state(self) -> dict:
+        return {"count": self.count, "total_ms": self.total_ms}
+
+    def load(self, state: Mapping) -> None:
+        self.count, self.total_ms = float(state["count"]), float(state["total_ms"])
+
+
 class Context(NamedTuple):
     """A user's item lists just before one of their events (what the ranker would have seen).
 
@@ -70,6 +130,10 @@ class Context(NamedTuple):
     carted: list[str]
     purchased: list[str]
     seen: bytes = b""
+    #: What the user did last (index into :data:`LAST`).
+    last: int = 0
+    #: The latest item of each of the user's other open sessions (:func:`other_sessions`).
+    others: list[str] = []
 
 
 @dataclass(slots=True)
@@ -90,6 +154,8 @@ class Outcome:
     returning: int = 0
     repeats: int = 0
     trigger: Event | None = None
+    #: Gaps (ms) between consecutive events of one session, for :class:`SessionGaps`.
+    session_gaps: list[int] = field(default_factory=list)
 
 
 def _push(items: list[str], value: str, limit: int) -> list[str]:
@@ -101,9 +167,11 @@ def _push(items: list[str], value: str, limit: int) -> list[str]:
 
 
 def apply_events(
-    state: UserState, events: Sequence[Event], limits: StateLimits
+    state: UserState, events: Sequence[Event], limits: StateLimits,
+    open_ms: float | None = None,
 ) -> Outcome:
-    """Fold ``events`` (one user's, in order) into ``state`` in place.
+    """Fold ``events`` (one user's, in order) into ``state`` in place; ``open_ms`` is how long
+    a session stays open (:class:`SessionGaps`).
 
     Duplicates (event ids inside the window) are skipped. The trigger is the last event that
     should produce a recommendation: any click, cart or purchase, or a browse when the previous
@@ -123,7 +191,17 @@ def apply_events(
         kind = ev.event_type or "browse"
         state.counts[_TYPE_INDEX[kind]] += 1
         state.last_seen = max(state.last_seen, ev.ts)
-        out.contexts.append(Context(state.recent, state.carted, state.purchased, had))
+        out.contexts.append(Context(state.recent, state.carted, state.purchased, had,
+                                    state.last, other_sessions(state, ev.ts, open_ms)))
+        state.last = _TYPE_INDEX[kind] + 1
+        if ev.session_id:
+            rest = []
+            for x in state.sessions:
+                if x[0] == ev.session_id:
+                    out.session_gaps.append(max(ev.ts - x[2], 0))
+                else:
+                    rest.append(x)
+            state.sessions = [(ev.session_id, ev.item_id, ev.ts), *rest[: MAX_SESSIONS - 1]]
         if kind != "browse" and state.recent:
             out.returning += 1
             if ev.item_id in state.recent or seen.has(had, ev.item_id):

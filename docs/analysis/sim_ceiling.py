@@ -26,6 +26,8 @@ import math
 import sys
 from collections import defaultdict
 
+import numpy as np
+
 from model.evaluation.protocol import split_time
 from streams.evaluation import SIM_RATE, SIM_START_MS
 from streams.simulator import Shop, SimConfig
@@ -33,35 +35,50 @@ from streams.simulator import Shop, SimConfig
 K = 20
 
 
-def _pick_odds(shop: Shop, entries: dict) -> list[tuple[int, float, float]]:
-    """``(item, affinity, probability)`` of :meth:`Shop._pick` over ``entries``."""
+def _pick_odds(shop: Shop, entries: dict, taste: bool = True) -> list[tuple[int, float, float]]:
+    """``(item, affinity, probability)`` of :meth:`Shop._pick` over ``entries`` (without
+    ``taste``: as if every affinity were the same)."""
     c = shop.config
     seen = list(entries.values())
     weights, f = [], 1.0
     for e in reversed(seen):
-        weights.append((e[0], e[1], math.exp(c.taste_sharpness * e[1]) * f))
+        weights.append((e[0], e[1], math.exp(c.taste_sharpness * e[1] * taste) * f))
         f *= c.consideration_decay
     total = sum(w for _, _, w in weights)
     return [(item, aff, w / total) for item, aff, w in weights]
 
 
-def scored_odds(shop: Shop, s) -> dict[int, float]:
-    """Item -> probability that this step of session ``s`` is a click, cart or purchase of it."""
+def _pool(shop: Shop, user: int, cat: int, taste: bool) -> tuple[list[float], list[float]]:
+    """The browse pool of ``cat`` for ``user``; without ``taste``, popularity alone and every
+    affinity at the funnel's pivot."""
+    if taste:
+        return shop._pool(user, cat)
+    logpop = shop._cat_logpop[cat]
+    w = np.exp(logpop - logpop.max())
+    return np.cumsum(w / w.sum()).tolist(), [shop.config.funnel_pivot] * len(w)
+
+
+def scored_odds(shop: Shop, s, taste: bool = True) -> dict[int, float]:
+    """Item -> probability that this step of session ``s`` is a click, cart or purchase of it.
+
+    Without ``taste``, as an oracle would reckon them that knows the simulator and the
+    session's state but not the user's taste: by popularity and recency alone."""
     c = shop.config
+    lift = shop._lift if taste else (lambda _: 1.0)
     odds: dict[int, float] = defaultdict(float)
     carry = 1.0  # probability that the step gets past the checkout
     cart = shop._carts.get(s.user)
     if cart:
         check = 1.0 if s.stage == 3 else c.checkout_prob
-        for item, aff, p in _pick_odds(shop, cart):
-            buy = check * p * min(1.0, c.purchase_prob * shop._lift(aff))
+        for item, aff, p in _pick_odds(shop, cart, taste):
+            buy = check * p * min(1.0, c.purchase_prob * lift(aff))
             odds[item] += buy
             carry -= buy
     if s.stage == 1:
         same = c.click_same_item_prob
-        odds[s.item] += carry * same * min(1.0, c.click_prob * shop._lift(s.affinity))
+        odds[s.item] += carry * same * min(1.0, c.click_prob * lift(s.affinity))
         cat = shop._item_cat[s.item]
-        cdf, aff = shop._pool(s.user, cat)
+        cdf, aff = _pool(shop, s.user, cat, taste)
         k = shop._item_pos[s.item]
         width = cdf[k] - (cdf[k - 1] if k else 0.0)
         if width < 1.0 - 1e-9:
@@ -72,30 +89,55 @@ def scored_odds(shop: Shop, s) -> dict[int, float]:
                 prev = edge
                 if j != k and p > 0:
                     odds[int(items[j])] += (carry * (1 - same) * p / (1.0 - width)
-                                            * min(1.0, c.click_prob * shop._lift(aff[j])))
+                                            * min(1.0, c.click_prob * lift(aff[j])))
         else:
-            odds[s.item] += carry * (1 - same) * min(1.0, c.click_prob * shop._lift(s.affinity))
+            odds[s.item] += carry * (1 - same) * min(1.0, c.click_prob * lift(s.affinity))
     elif s.stage == 2:
-        for item, aff, p in _pick_odds(shop, s.seen):
+        for item, aff, p in _pick_odds(shop, s.seen, taste):
             if not cart or item not in cart:
-                odds[item] += carry * p * min(1.0, c.cart_prob * shop._lift(aff))
+                odds[item] += carry * p * min(1.0, c.cart_prob * lift(aff))
     return odds
+
+
+def user_odds(shop: Shop, user: int, taste: bool) -> dict[int, float]:
+    """:func:`scored_odds` averaged over the user's open sessions: the next session to act is
+    drawn uniformly from all open ones, so given that it is this user's, each of theirs is as
+    likely."""
+    mine = [s for s in shop._sessions if s.user == user]
+    odds: dict[int, float] = defaultdict(float)
+    for s in mine:
+        for item, p in scored_odds(shop, s, taste).items():
+            odds[item] += p / len(mine)
+    return odds
+
+
+#: The oracles: what each knows beyond the events.
+ORACLES = {
+    "knows the acting session's state and the user's taste": lambda shop, s: scored_odds(shop, s),
+    "knows the state of every open session of the user, not which acts, and their taste":
+        lambda shop, s: user_odds(shop, s.user, True),
+    "knows the state of every open session of the user, not which acts, nor their taste":
+        lambda shop, s: user_odds(shop, s.user, False),
+}
 
 
 def main(n: int) -> None:
     shop = Shop(SimConfig(seed=0))
-    records: list[tuple[int, bool, float]] = []  # (ts, hit, expected hit) of scored events
+    records: list[tuple[int, list[bool], float]] = []  # (ts, hit per oracle, expected hit)
     step_of = shop._step
     now = [0]
 
     def step(s):
-        odds = scored_odds(shop, s) if shop._shown.get(s.user) is None else None
+        odds = ([oracle(shop, s) for oracle in ORACLES.values()]
+                if shop._shown.get(s.user) is None else None)
         kind, entry = step_of(s)
         if kind != "browse" and odds is not None:
-            total = sum(odds.values())
-            top = heapq.nlargest(K, odds, key=odds.get)
-            records.append((now[0], entry[0] in top,
-                            sum(odds[i] for i in top) / total if total else 0.0))
+            hits = [entry[0] in heapq.nlargest(K, o, key=o.get) for o in odds]
+            first = odds[0]
+            total = sum(first.values())
+            top = heapq.nlargest(K, first, key=first.get)
+            records.append((now[0], hits,
+                            sum(first[i] for i in top) / total if total else 0.0))
         return kind, entry
 
     shop._step = step
@@ -106,10 +148,11 @@ def main(n: int) -> None:
         last = now[0]
         shop.next_events(now[0], min(100, n - k))
     split = split_time(first, last, 0.7)
-    report = [(hit, exp) for ts, hit, exp in records if ts >= split]
+    report = [(hits, exp) for ts, hits, exp in records if ts >= split]
     print(f"{len(report)} scored events in the report window (recommendation clicks: none)")
-    print(f"oracle HitRate@{K}: {sum(h for h, _ in report) / len(report):.4f}; "
-          f"expected: {sum(e for _, e in report) / len(report):.4f}")
+    for j, name in enumerate(ORACLES):
+        print(f"oracle that {name}: HitRate@{K} {sum(h[j] for h, _ in report) / len(report):.4f}")
+    print(f"expected HitRate@{K} of the first: {sum(e for _, e in report) / len(report):.4f}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class Query:
     now_ms: int
     #: Each user's share of each category in their recent items, by category code.
     category_share: Lookup
+    #: The latest items of each user's other open sessions (:func:`model.state.other_sessions`).
+    others: np.ndarray
 
 
 class Proposal(NamedTuple):

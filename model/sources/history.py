@@ -1,4 +1,5 @@
-"""The user's own items: what they just looked at, and what waits in their cart.
+"""The user's own items: what they just looked at, what they left open in another session, and
+what waits in their cart.
 
 Shoppers come back to what they looked at minutes ago and buy what they carted; on a
 catalogue where nobody returns to an item, the ranker learns to weigh these down (and the
@@ -23,6 +24,16 @@ class History(Stateless):
     def propose(self, q: Query) -> Proposal:
         scores = np.broadcast_to(self.decay ** np.arange(q.history.shape[1]), q.history.shape)
         return Proposal(q.history, scores)
+
+
+class OtherSessions(Stateless):
+    """The latest item of each of the user's other open sessions (a shopper with two tabs open
+    may go on in either), each scored 1."""
+
+    feature = "other_session"
+
+    def propose(self, q: Query) -> Proposal:
+        return Proposal(q.others, np.ones(q.others.shape))
 
 
 class Cart(Stateless):

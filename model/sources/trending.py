@@ -63,7 +63,8 @@ def category_shares(hist: np.ndarray, stats: ItemStats, decay: float) -> Lookup:
 
 class CategoryTrending(Stateless):
     """The ``per_category`` most popular items of each of the user's ``categories`` most present
-    categories; also each category's total popularity (for the ``in_category`` feature)."""
+    categories and of the categories of their other open sessions; also each category's total
+    popularity (for the ``in_category`` feature)."""
 
     feature = None
 
@@ -86,7 +87,8 @@ class CategoryTrending(Stateless):
         b = len(q.history)
         if not self.categories or not len(self.by_category):
             return Proposal(np.full((b, 0), -1, dtype=np.int64), np.zeros((b, 0)))
-        top = q.category_share.top(b, self.categories)
+        top = np.concatenate([q.category_share.top(b, self.categories),
+                              q.stats.category_of(q.others)], axis=1)
         known = (top >= 0) & (top < len(self.by_category))
         picks = self.by_category[np.where(known, top, 0)]
         rows = np.where(known[:, :, None], picks, -1).reshape(b, -1)

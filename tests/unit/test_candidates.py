@@ -134,6 +134,29 @@ def test_candidates_merge_every_source_once() -> None:
     assert all(np.count_nonzero(np.delete(v, cold_cols)) == 0 for v in g.values())
 
 
+def test_other_open_sessions_bring_their_items_and_categories() -> None:
+    sources, stats = shop()
+    col = {name: i for i, name in enumerate(FEATURES)}
+    # The user's latest event is on item 2 (category 0); another open session of theirs is on
+    # item 13 (category 1): it and its category's trending items 19, 18, 17 are candidates.
+    hist = np.array([[2, 3]])
+    cand, feats = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
+                                  np.full((1, 1), -1), stats, now_ms=1000,
+                                  others=np.array([[13, -1]]))
+    f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
+    assert {13, 19, 18, 17, 9, 8, 7} <= set(f)
+    assert f[13][col["other_session"]] == 1.0 and f[2][col["other_session"]] == 0.0
+    assert f[19][col["other_category"]] == f[13][col["other_category"]] == 1.0
+    assert f[9][col["other_category"]] == 0.0
+    # Both sessions' categories are what the user is shopping in now.
+    assert f[19][col["latest_category"]] == f[9][col["latest_category"]] == 1.0
+    # Without other sessions nothing changes and the new columns stay 0.
+    alone, feats_alone = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
+                                         np.full((1, 1), -1), stats, now_ms=1000)
+    assert not set(alone[0].tolist()) & {13, 17}
+    assert (feats_alone[..., [col["other_session"], col["other_category"]]] == 0).all()
+
+
 def test_trending_skips_unavailable_items() -> None:
     sources, stats = shop()
     stats.available[19] = False
@@ -178,13 +201,47 @@ def test_ranker_skips_rows_without_target_and_masks_invalid() -> None:
     assert ranker.score(feats[:1], valid)[0, 1] == -np.inf
 
 
+def test_ranker_learns_what_predicts_the_target_in_each_context() -> None:
+    # In context 0 column 2 picks the target, in context 1 column 3 does: shared weights alone
+    # cannot tell, the context's own offsets can.
+    rng = np.random.default_rng(0)
+    ranker = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5, contexts=2)
+    b, c, f = 64, 30, len(FEATURES)
+    context = np.arange(b) % 2
+    for _ in range(300):
+        feats = rng.random((b, c, f))
+        target = np.where(context == 0, feats[:, :, 2].argmax(axis=1),
+                          feats[:, :, 3].argmax(axis=1))
+        ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b), context)
+    feats = rng.random((b, c, f))
+    ok = np.ones((b, c), bool)
+    for ctx, column in ((0, 2), (1, 3)):
+        picked = ranker.score(feats, ok, np.full(b, ctx)).argmax(axis=1)
+        assert (picked == feats[:, :, column].argmax(axis=1)).mean() > 0.75
+    # One set of weights for both (contexts=1) can only split the difference.
+    shared = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5)
+    for _ in range(300):
+        f_ = rng.random((b, c, f))
+        target = np.where(context == 0, f_[:, :, 2].argmax(axis=1), f_[:, :, 3].argmax(axis=1))
+        shared.learn(f_, np.ones((b, c), bool), target, np.ones(b))
+    picked = shared.score(feats, ok).argmax(axis=1)
+    assert (picked == feats[:, :, 2].argmax(axis=1)).mean() < 0.6
+    # Without a context, rows are scored in context 0.
+    assert (ranker.score(feats, ok) == ranker.score(feats, ok, np.zeros(b, int))).all()
+    with pytest.raises(ValueError, match="contexts"):
+        OnlineRanker(contexts=0)
+
+
 def test_ranker_state_round_trip() -> None:
-    ranker = OnlineRanker()
+    ranker = OnlineRanker(contexts=3)
     feats = np.random.default_rng(1).random((4, 5, len(FEATURES)))
-    ranker.learn(feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4))
-    other = OnlineRanker()
+    ranker.learn(feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4),
+                 np.array([0, 1, 2, 1]))
+    other = OnlineRanker(contexts=3)
     other.load(ranker.state())
     assert other.as_dict() == ranker.as_dict() and other.steps == 1
+    assert (other.context_weights == ranker.context_weights).all()
+    assert (ranker.context_weights != 0).any()
 
 
 def test_trending_offers_this_half_hours_and_these_weeks_sellers() -> None:

@@ -44,9 +44,21 @@ def test_the_category_a_user_is_shopping_in_is_not_capped() -> None:
     rows = np.arange(6)[None, :].repeat(2, axis=0)
     scores = np.linspace(1.0, 0.5, 6, dtype=np.float32)[None, :].repeat(2, axis=0)
     cfg = RankConfig(top_n=5, candidates=6, max_per_category=2)
-    capped, free = rank(rows, scores, [set(), set()], st, cfg, current=[8, 7])
+    capped, free = rank(rows, scores, [set(), set()], st, cfg, current=[[8], [7]])
     assert [r for r, _ in capped] == [0, 1, 4, 5]
     assert [r for r, _ in free] == [0, 1, 2, 3, 4]
+
+
+def test_the_categories_of_every_open_session_are_not_capped() -> None:
+    # Items 0-2 of category 7 (the latest session's), 3-5 of category 8 (another open session's).
+    st = stats_with_categories([7, 7, 7, 8, 8, 8, 9])
+    rows = np.arange(7)[None, :]
+    scores = np.linspace(1.0, 0.4, 7, dtype=np.float32)[None, :]
+    cfg = RankConfig(top_n=7, candidates=7, max_per_category=1)
+    (latest_only,) = rank(rows, scores, [set()], st, cfg, current=[[7]])
+    (both,) = rank(rows, scores, [set()], st, cfg, current=[[7, 8]])
+    assert [r for r, _ in latest_only] == [0, 1, 2, 3, 6]
+    assert [r for r, _ in both] == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_config_is_validated() -> None:

@@ -1,13 +1,29 @@
+import pytest
+
 from model.events import Event
-from model.state import StateLimits, UserState, apply_events, dump_state, is_expired, load_state
+from model.state import (
+    CONTEXTS,
+    LAST,
+    MAX_SESSIONS,
+    OPEN_GAPS,
+    SessionGaps,
+    StateLimits,
+    UserState,
+    apply_events,
+    context_of,
+    dump_state,
+    is_expired,
+    load_state,
+    other_sessions,
+)
 
 LIMITS = StateLimits(history_len=3, purchased_len=2, dedupe_window=4, browse_rec_interval_ms=1000)
 
 
 def ev(i: int, kind: str = "browse", item: str | None = None, ts: int | None = None,
-       rec_id: str | None = None) -> Event:
+       rec_id: str | None = None, session: str | None = None) -> Event:
     return Event(f"e{i}", "u", item or f"i{i}", ts if ts is not None else 10_000 + i,
-                 rec_id=rec_id, event_type=kind)
+                 session_id=session, rec_id=rec_id, event_type=kind)
 
 
 def test_round_trip_and_defaults() -> None:
@@ -69,3 +85,60 @@ def test_expiry() -> None:
     st = UserState(last_seen=1000)
     assert is_expired(st, 5000, ttl_ms=3000)
     assert not is_expired(st, 3999, ttl_ms=3000)
+
+
+def test_contexts_say_what_the_user_did_last() -> None:
+    st = UserState()
+    out = apply_events(st, [ev(1, "browse"), ev(2, "cart"), ev(3, "purchase")], LIMITS)
+    assert [LAST[c.last] for c in out.contexts] == ["none", "browse", "cart"]
+    assert LAST[st.last] == "purchase"
+    assert CONTEXTS[context_of(st.last, others=False)] == "purchase"
+    assert CONTEXTS[context_of(st.last, others=True)] == "purchase, other sessions open"
+    # A user who did nothing yet has no other session either.
+    assert context_of(0, others=True) == 0
+    assert load_state(dump_state(st)).last == st.last
+
+
+def test_sessions_are_remembered_with_their_latest_item_and_gaps() -> None:
+    st = UserState()
+    evs = [ev(1, session="a", ts=1000), ev(2, session="b", ts=2000), ev(3, session="a", ts=4000),
+           ev(4, session="c", ts=4500), ev(5, session="d", ts=5000), ev(6, ts=5100)]
+    out = apply_events(st, evs, LIMITS)
+    # Most recent first, at most MAX_SESSIONS; an event without a session id changes nothing.
+    assert MAX_SESSIONS == 3
+    assert st.sessions == [("d", "i5", 5000), ("c", "i4", 4500), ("a", "i3", 4000)]
+    assert out.session_gaps == [3000]  # only "a" had two events
+    assert load_state(dump_state(st)).sessions == st.sessions
+
+
+def test_other_sessions_are_those_still_open() -> None:
+    st = UserState(sessions=[("d", "i5", 5000), ("c", "i4", 4500), ("a", "i3", 1000)])
+    assert other_sessions(st, now_ms=6000, open_ms=2000) == ["i4"]
+    assert other_sessions(st, now_ms=6000, open_ms=10_000) == ["i4", "i3"]
+    assert other_sessions(st, now_ms=6000, open_ms=None) == []
+    # A context holds the other sessions open at its event, not at list time.
+    st = UserState()
+    out = apply_events(st, [ev(1, session="a", ts=1000), ev(2, session="b", ts=1500),
+                            ev(3, session="b", ts=9000)], LIMITS, open_ms=1000)
+    assert [c.others for c in out.contexts] == [[], [], []]
+    out = apply_events(st, [ev(4, session="c", ts=9500)], LIMITS, open_ms=1000)
+    assert out.contexts[0].others == []  # "b" is the latest session, not another one
+    out = apply_events(st, [ev(5, session="b", ts=9800)], LIMITS, open_ms=1000)
+    assert out.contexts[0].others == ["i3"]
+
+
+def test_session_gaps_set_how_long_a_session_stays_open() -> None:
+    gaps = SessionGaps(window=1000.0, evidence=10.0)
+    gaps.observe([2000] * 9)
+    assert gaps.open_ms is None  # not enough evidence yet
+    gaps.observe([2000, 2000])
+    assert gaps.open_ms == pytest.approx(OPEN_GAPS * 2000)
+    # Old gaps fade: after many shorter ones the window follows them.
+    for _ in range(50):
+        gaps.observe([500] * 100)
+    assert gaps.open_ms == pytest.approx(OPEN_GAPS * 500, rel=0.01)
+    other = SessionGaps()
+    other.load(gaps.state())
+    assert other.open_ms == gaps.open_ms
+    gaps.observe([])
+    assert other.open_ms == gaps.open_ms
