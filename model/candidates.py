@@ -185,6 +185,8 @@ class Candidates:
         parts = [p.rows if p.best is None else evidence.top(b, p.best, column[name])
                  for name, p in proposals.items()]
         cand = np.sort(np.concatenate(parts, axis=1), axis=1)
+        # Padding sorts first: columns that are padding in every row go before anything else.
+        cand = cand[:, int((cand >= 0).argmax(axis=1).min()):]
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
 
         safe = np.maximum(cand, 0)
@@ -220,12 +222,14 @@ class Candidates:
         feats[..., _COL["trending_slow"]] = np.where(warm, 0.0,
                                                      np.log1p(stats.popularity_slow[safe]))
         if q.others.size:
-            other_cats = stats.category_of(q.others)[:, None, :]
-            in_other = ((cand_cats[..., None] == other_cats) & (other_cats >= 0)).any(axis=2)
+            # A column at a time: there are only a few, and any() over a short axis is slow.
+            in_other = np.zeros(cand.shape, dtype=bool)
+            for other in stats.category_of(q.others).T:
+                in_other |= (cand_cats == other[:, None]) & (other[:, None] >= 0)
             feats[..., _COL["other_category"]] = in_other
             feats[..., _COL["latest_category"]] = np.maximum(
                 feats[..., _COL["latest_category"]], in_other)
-        feats *= (cand >= 0)[..., None]
+        feats[cand < 0] = 0.0
         return cand, feats
 
     # -- checkpoints -------------------------------------------------------------------------

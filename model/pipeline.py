@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 
 import msgspec
 import numpy as np
@@ -313,21 +314,21 @@ class Pipeline:
         triggers: list[tuple[str, Event]] = []
         limits = self.cfg.state
         learned = self.learned
-        open_ms = self.session_gaps.open_ms
+        gaps: list[int] = []
         for user, evs in by_user.items():
             st = load_state(states.get(user))
             if at:
                 evs = self._unapplied(st, evs, at, learn, contexts, result)
             # Topics interleave arbitrarily; a user's events are applied in time order.
             evs.sort(key=_event_ts)
-            out = apply_events(st, evs, limits, open_ms)
+            out = apply_events(st, evs, limits)
             user_states[user] = st
             result.duplicates += out.duplicates
             result.feedback += out.feedback
             result.hits += out.hits
             result.rec_clicks += out.rec_clicks
             self.repeats.observe(out.returning, out.repeats)
-            self.session_gaps.observe(out.session_gaps)
+            gaps += out.session_gaps
             for ev in out.accepted:
                 counts[ev.event_type or "browse"] += 1
             if at:
@@ -344,6 +345,7 @@ class Pipeline:
         for src, offset in at.values():
             if offset > learned.get(src, -1):
                 learned[src] = offset
+        self.session_gaps.observe(gaps)
         t1 = time.perf_counter()
 
         if learn:
@@ -392,7 +394,7 @@ class Pipeline:
             if offset > learned.get(src, -1):
                 learn.append(ev)
                 contexts.append(Context(st.recent, st.carted, st.purchased, st.seen, st.last,
-                                        other_sessions(st, ev.ts, self.session_gaps.open_ms)))
+                                        st.sessions))
         return fresh
 
     def _history_rows(self, histories: Sequence[Sequence[str]], width: int | None = None
@@ -400,11 +402,14 @@ class Pipeline:
         """Item rows of each list (most recent first), cut or -1 padded to ``width`` columns."""
         h = self.cfg.model.history_len if width is None else width
         out = np.full((len(histories), h), -1, dtype=np.int64)
-        flat = [x for hist in histories for x in hist[:h]]
-        if flat:
-            lengths = np.fromiter(map(len, histories), np.int64, len(histories))
-            # Row-major: the first ``length`` cells of each row, in the order of ``flat``.
-            out[np.arange(h) < np.minimum(lengths, h)[:, None]] = self.items.get_rows(flat)
+        lengths = np.fromiter(map(len, histories), np.int64, len(histories))
+        if not lengths.any():
+            return out
+        # Lists within the width (the usual case) are chained whole, without a slice each.
+        flat = (list(chain.from_iterable(histories)) if lengths.max() <= h
+                else [x for hist in histories for x in hist[:h]])
+        # Row-major: the first ``length`` cells of each row, in the order of ``flat``.
+        out[np.arange(h) < np.minimum(lengths, h)[:, None]] = self.items.get_rows(flat)
         return out
 
     @property
@@ -507,7 +512,7 @@ class Pipeline:
             take = min(n - len(pick), len(browse))
             pick += self._rng.choice(browse, take, replace=False).tolist()
         chosen = [events[i] for i in pick]
-        lists = self._list_rows([contexts[i] for i in pick])
+        lists = self._list_rows([contexts[i] for i in pick], [e.ts for e in chosen])
         cand, feats = self._candidates(self.users.get_rows([e.user_id for e in chosen]), *lists,
                                        max(e.ts for e in chosen), self.cfg.ranking.candidates)
         target = self.items.get_rows([e.item_id for e in chosen])
@@ -521,19 +526,17 @@ class Pipeline:
     def _contexts(last: Sequence[int], others: np.ndarray) -> np.ndarray:
         """Ranking contexts (:data:`CONTEXTS`) of users who did ``last`` and have the other
         open sessions ``others`` (item rows, -1 padded)."""
-        open_ = (others >= 0).any(axis=1)
-        return np.fromiter((context_of(a, b) for a, b in zip(last, open_.tolist(), strict=True)),
-                           np.int64, len(last))
+        return context_of(np.asarray(last, dtype=np.int64), (others >= 0).any(axis=1))
 
-    def _list_rows(self, lists: Sequence[Context | UserState], now_ms: int = 0
+    def _list_rows(self, lists: Sequence[Context | UserState], times_ms: Sequence[int]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], np.ndarray]:
         """Item rows of each user's recent, carted and purchased lists, -1 padded, the filters
-        of everything they had, and the latest items of their other open sessions (at
-        ``now_ms`` for a state; a context holds them)."""
+        of everything they had, and the latest items of their other sessions open at
+        ``times_ms``."""
         limits = self.cfg.state
         open_ms = self.session_gaps.open_ms
-        others = [x.others if isinstance(x, Context) else other_sessions(x, now_ms, open_ms)
-                  for x in lists]
+        others = [other_sessions(x.sessions, t, open_ms)
+                  for x, t in zip(lists, times_ms, strict=True)]
         return (self._history_rows([x.recent for x in lists]),
                 self._history_rows([x.carted for x in lists], limits.carted_len),
                 self._history_rows([x.purchased for x in lists], limits.purchased_len),
@@ -556,7 +559,7 @@ class Pipeline:
         self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
     ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
-        hist, carted, purchased, seen, others = self._list_rows(states, now_ms)
+        hist, carted, purchased, seen, others = self._list_rows(states, [now_ms] * len(states))
         cand, feats = self._candidates(self.users.get_rows(users), hist, carted, purchased, seen,
                                        others, now_ms, cfg.candidates)
         scores = self.ranker.score(feats, cand >= 0,

@@ -75,7 +75,7 @@ class OnlineRanker:
         """``(B, C)`` scores; -inf where not ``valid``. ``context``: ``(B,)`` ints, or None for
         context 0."""
         w = self._row_weights(context, len(feats))
-        return np.where(valid, np.einsum("bcf,bf->bc", feats, w), -np.inf)
+        return np.where(valid, np.matmul(feats, w[:, :, None])[..., 0], -np.inf)
 
     def learn(self, feats: np.ndarray, valid: np.ndarray, target: np.ndarray,
               weight: np.ndarray, context: np.ndarray | None = None) -> float | None:
@@ -97,10 +97,10 @@ class OnlineRanker:
         grad = per_row.sum(axis=0) + self.l2 * self.weights
         self._g2 += grad * grad
         self.weights -= self.lr * grad / (np.sqrt(self._g2) + 1e-8)
-        by_context = np.zeros_like(self.context_weights)
-        np.add.at(by_context, ctx, per_row)
-        used = np.unique(ctx)
-        by_context[used] += self.l2 * self.context_weights[used]
+        # Each context's rows summed: a one-hot (contexts, rows) product, cheaper than add.at.
+        one_hot = np.arange(len(self.context_weights))[:, None] == ctx[None, :]
+        by_context = one_hot @ per_row
+        by_context += self.l2 * self.context_weights * one_hot.any(axis=1)[:, None]
         self._context_g2 += by_context * by_context
         self.context_weights -= self.lr * by_context / (np.sqrt(self._context_g2) + 1e-8)
         self.steps += 1

@@ -6,12 +6,14 @@ changelog-backed table without knowing its shape. All lists are bounded and most
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import msgspec
+import numpy as np
 
 from model import seen
 from model.events import EVENT_TYPES, Event
@@ -79,18 +81,23 @@ MAX_SESSIONS = 3
 OPEN_GAPS = 5.0
 
 
-def context_of(last: int, others: bool) -> int:
+_Ints = TypeVar("_Ints", int, np.ndarray)
+
+
+def context_of(last: _Ints, others_open: bool | np.ndarray) -> _Ints:
     """Index into :data:`CONTEXTS` of what the user did last (index into :data:`LAST`) and
-    whether another of their sessions is open."""
-    return last + len(EVENT_TYPES) * (bool(others) and last > 0)
+    whether another of their sessions is open: ints and a bool, or arrays of them."""
+    return last + len(EVENT_TYPES) * (others_open & (last > 0))
 
 
-def other_sessions(state: UserState, now_ms: int, open_ms: float | None) -> list[str]:
-    """The latest item of each of the user's sessions other than their latest one that is still
-    open: silent for at most ``open_ms`` (None: sessions are not known to be open)."""
+def other_sessions(sessions: Sequence[tuple[str, str, int]], now_ms: int,
+                   open_ms: float | None) -> list[str]:
+    """The latest item of each of a user's ``sessions`` (:attr:`UserState.sessions`) other than
+    their latest one that is still open at ``now_ms``: silent for at most ``open_ms`` (None:
+    sessions are not known to be open)."""
     if open_ms is None:
         return []
-    return [item for _, item, ts in state.sessions[1:] if now_ms - ts <= open_ms]
+    return [item for _, item, ts in sessions[1:] if now_ms - ts <= open_ms]
 
 
 class SessionGaps:
@@ -132,8 +139,14 @@ class Context(NamedTuple):
     seen: bytes = b""
     #: What the user did last (index into :data:`LAST`).
     last: int = 0
-    #: The latest item of each of the user's other open sessions (:func:`other_sessions`).
-    others: list[str] = []
+    #: Their latest sessions, as :attr:`UserState.sessions` (:func:`other_sessions` tells
+    #: which were open).
+    sessions: list[tuple[str, str, int]] = []
+
+
+#: ``Context`` from a tuple of its fields, without the Python-level ``__new__`` of a
+#: NamedTuple (one is made per event).
+_context = functools.partial(tuple.__new__, Context)
 
 
 @dataclass(slots=True)
@@ -167,11 +180,9 @@ def _push(items: list[str], value: str, limit: int) -> list[str]:
 
 
 def apply_events(
-    state: UserState, events: Sequence[Event], limits: StateLimits,
-    open_ms: float | None = None,
+    state: UserState, events: Sequence[Event], limits: StateLimits
 ) -> Outcome:
-    """Fold ``events`` (one user's, in order) into ``state`` in place; ``open_ms`` is how long
-    a session stays open (:class:`SessionGaps`).
+    """Fold ``events`` (one user's, in order) into ``state`` in place.
 
     Duplicates (event ids inside the window) are skipped. The trigger is the last event that
     should produce a recommendation: any click, cart or purchase, or a browse when the previous
@@ -179,6 +190,7 @@ def apply_events(
     """
     out = Outcome()
     ids = set(state.event_ids)
+    fresh_ids: list[str] = []
     had = state.seen
     last_rec_ts = state.last_rec_ts
     last_rec = set(state.last_rec_items)
@@ -187,21 +199,29 @@ def apply_events(
             out.duplicates += 1
             continue
         ids.add(ev.event_id)
-        state.event_ids = _push(state.event_ids, ev.event_id, limits.dedupe_window)
+        fresh_ids.append(ev.event_id)
         kind = ev.event_type or "browse"
         state.counts[_TYPE_INDEX[kind]] += 1
-        state.last_seen = max(state.last_seen, ev.ts)
-        out.contexts.append(Context(state.recent, state.carted, state.purchased, had,
-                                    state.last, other_sessions(state, ev.ts, open_ms)))
+        if ev.ts > state.last_seen:
+            state.last_seen = ev.ts
+        sessions = state.sessions
+        out.contexts.append(_context((state.recent, state.carted, state.purchased, had,
+                                      state.last, sessions)))
         state.last = _TYPE_INDEX[kind] + 1
-        if ev.session_id:
-            rest = []
-            for x in state.sessions:
-                if x[0] == ev.session_id:
-                    out.session_gaps.append(max(ev.ts - x[2], 0))
-                else:
-                    rest.append(x)
-            state.sessions = [(ev.session_id, ev.item_id, ev.ts), *rest[: MAX_SESSIONS - 1]]
+        sid = ev.session_id
+        if sid:
+            # A new list each time: the contexts hold the old ones.
+            if sessions and sessions[0][0] == sid:  # the latest session goes on
+                out.session_gaps.append(max(ev.ts - sessions[0][2], 0))
+                state.sessions = [(sid, ev.item_id, ev.ts), *sessions[1:]]
+            else:
+                rest = []
+                for x in sessions:
+                    if x[0] == sid:
+                        out.session_gaps.append(max(ev.ts - x[2], 0))
+                    else:
+                        rest.append(x)
+                state.sessions = [(sid, ev.item_id, ev.ts), *rest[: MAX_SESSIONS - 1]]
         if kind != "browse" and state.recent:
             out.returning += 1
             if ev.item_id in state.recent or seen.has(had, ev.item_id):
@@ -225,6 +245,10 @@ def apply_events(
             out.trigger = ev
             last_rec_ts = ev.ts
         out.accepted.append(ev)
+    if fresh_ids:
+        # Ids are distinct (``ids`` above), so the window is a plain concatenation.
+        window = limits.dedupe_window
+        state.event_ids = [*reversed(fresh_ids), *state.event_ids][:window] if window > 0 else []
     if out.accepted:
         state.seen, state.seen_count = seen.add_many(
             state.seen, state.seen_count, [ev.item_id for ev in out.accepted])

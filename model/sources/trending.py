@@ -87,8 +87,13 @@ class CategoryTrending(Stateless):
         b = len(q.history)
         if not self.categories or not len(self.by_category):
             return Proposal(np.full((b, 0), -1, dtype=np.int64), np.zeros((b, 0)))
-        top = np.concatenate([q.category_share.top(b, self.categories),
-                              q.stats.category_of(q.others)], axis=1)
+        top = q.category_share.top(b, self.categories)
+        if q.others.size:
+            # The other sessions' categories that are not among the user's top ones already.
+            extra = q.stats.category_of(q.others)
+            extra[(extra[:, :, None] == top[:, None, :]).any(axis=2)] = -1
+            used = (extra >= 0).any(axis=0)
+            top = np.concatenate([top, extra[:, used]], axis=1)
         known = (top >= 0) & (top < len(self.by_category))
         picks = self.by_category[np.where(known, top, 0)]
         rows = np.where(known[:, :, None], picks, -1).reshape(b, -1)

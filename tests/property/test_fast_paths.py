@@ -9,6 +9,8 @@ import torch
 
 from model import seen
 from model.covisit import stable_order, unique_groups
+from model.items import UNKNOWN_CATEGORY, ItemStats
+from model.ranking import RankConfig, rank
 from model.sources.base import Lookup, top_by_sort, top_per_group
 from model.twotower import EmbeddingModel
 
@@ -103,3 +105,52 @@ def test_seen_filters_match_a_bit_by_bit_reference(seed: int) -> None:
     assert [seen.has(state, p) for p in probes] == expected
     keys = seen.item_keys(probes).reshape(1, -1)
     assert seen.contains([state], keys)[0].tolist() == expected
+
+
+def _rank_one_by_one(rows: np.ndarray, scores: np.ndarray, excluded: list[set[int]],
+                     stats: ItemStats, cfg: RankConfig, current: list[list[int]]
+                     ) -> list[list[tuple[int, float]]]:
+    """The per-category cap walked item by item over every candidate, as a reader would: the
+    reference of :func:`model.ranking.rank`, which reads only the head of each list first."""
+    out = []
+    for b in range(len(rows)):
+        cands = [(float(s), j, int(r)) for j, (r, s) in enumerate(zip(rows[b], scores[b], strict=True))
+                 if r >= 0 and stats.available[r] and np.isfinite(s)]
+        cands.sort(key=lambda c: (-c[0], c[1]))  # by score, ties in column order
+        chosen: list[tuple[int, float]] = []
+        per_cat: dict[int, int] = {}
+        for s, _, r in cands:
+            if r in excluded[b]:
+                continue
+            cat = int(stats.category[r])
+            if cfg.max_per_category and cat != UNKNOWN_CATEGORY and cat not in current[b]:
+                if per_cat.get(cat, 0) >= cfg.max_per_category:
+                    continue
+                per_cat[cat] = per_cat.get(cat, 0) + 1
+            chosen.append((r, s))
+            if len(chosen) == cfg.top_n:
+                break
+        out.append(chosen)
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rank_matches_the_item_by_item_cap(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items, b, c = 60, int(rng.integers(1, 30)), int(rng.integers(1, 80))
+    stats = ItemStats(n_items)
+    stats.category[:] = rng.integers(-1, 6, n_items)  # few categories, some unknown
+    stats.available[:] = rng.random(n_items) > 0.1
+    rows = np.array([rng.permutation(n_items)[:c] if c <= n_items else
+                     rng.integers(0, n_items, c) for _ in range(b)])
+    rows[rng.random(rows.shape) < 0.2] = -1
+    scores = rng.integers(0, 5, rows.shape).astype(np.float64)  # many ties
+    scores[rng.random(rows.shape) < 0.1] = -np.inf
+    excluded = [set(rng.integers(0, n_items, int(rng.integers(0, 4))).tolist()) for _ in range(b)]
+    current = [rng.integers(-1, 6, 2).tolist() for _ in range(b)]
+    cfg = RankConfig(top_n=int(rng.integers(1, 15)), candidates=max(c, 15),
+                     max_per_category=int(rng.integers(0, 4)))
+    assert rank(rows, scores, excluded, stats, cfg, current) == _rank_one_by_one(
+        rows, scores, excluded, stats, cfg, current)
+    assert rank(rows, scores, excluded, stats, cfg) == _rank_one_by_one(
+        rows, scores, excluded, stats, cfg, [[]] * b)

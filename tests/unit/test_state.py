@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from model.events import Event
@@ -92,10 +93,11 @@ def test_contexts_say_what_the_user_did_last() -> None:
     out = apply_events(st, [ev(1, "browse"), ev(2, "cart"), ev(3, "purchase")], LIMITS)
     assert [LAST[c.last] for c in out.contexts] == ["none", "browse", "cart"]
     assert LAST[st.last] == "purchase"
-    assert CONTEXTS[context_of(st.last, others=False)] == "purchase"
-    assert CONTEXTS[context_of(st.last, others=True)] == "purchase, other sessions open"
+    assert CONTEXTS[context_of(st.last, others_open=False)] == "purchase"
+    assert CONTEXTS[context_of(st.last, others_open=True)] == "purchase, other sessions open"
     # A user who did nothing yet has no other session either.
-    assert context_of(0, others=True) == 0
+    assert context_of(0, others_open=True) == 0
+    assert context_of(np.array([0, 3, 3]), np.array([True, True, False])).tolist() == [0, 7, 3]
     assert load_state(dump_state(st)).last == st.last
 
 
@@ -112,19 +114,21 @@ def test_sessions_are_remembered_with_their_latest_item_and_gaps() -> None:
 
 
 def test_other_sessions_are_those_still_open() -> None:
-    st = UserState(sessions=[("d", "i5", 5000), ("c", "i4", 4500), ("a", "i3", 1000)])
-    assert other_sessions(st, now_ms=6000, open_ms=2000) == ["i4"]
-    assert other_sessions(st, now_ms=6000, open_ms=10_000) == ["i4", "i3"]
-    assert other_sessions(st, now_ms=6000, open_ms=None) == []
-    # A context holds the other sessions open at its event, not at list time.
+    sessions = [("d", "i5", 5000), ("c", "i4", 4500), ("a", "i3", 1000)]
+    assert other_sessions(sessions, now_ms=6000, open_ms=2000) == ["i4"]
+    assert other_sessions(sessions, now_ms=6000, open_ms=10_000) == ["i4", "i3"]
+    assert other_sessions(sessions, now_ms=6000, open_ms=None) == []
+    # The latest session is never another one.
+    assert other_sessions(sessions[:1], now_ms=5000, open_ms=10_000) == []
+    # Each context holds the sessions as they were just before its event.
     st = UserState()
     out = apply_events(st, [ev(1, session="a", ts=1000), ev(2, session="b", ts=1500),
-                            ev(3, session="b", ts=9000)], LIMITS, open_ms=1000)
-    assert [c.others for c in out.contexts] == [[], [], []]
-    out = apply_events(st, [ev(4, session="c", ts=9500)], LIMITS, open_ms=1000)
-    assert out.contexts[0].others == []  # "b" is the latest session, not another one
-    out = apply_events(st, [ev(5, session="b", ts=9800)], LIMITS, open_ms=1000)
-    assert out.contexts[0].others == ["i3"]
+                            ev(3, session="b", ts=9000), ev(4, session="a", ts=9500)], LIMITS)
+    assert [other_sessions(c.sessions, e.ts, 1000) for c, e in zip(out.contexts, out.accepted, strict=True)
+            ] == [[], [], [], []]
+    assert [other_sessions(c.sessions, e.ts, 10_000) for c, e in zip(out.contexts, out.accepted, strict=True)
+            ] == [[], [], ["i1"], ["i1"]]
+    assert out.contexts[3].sessions == [("b", "i3", 9000), ("a", "i1", 1000)]
 
 
 def test_session_gaps_set_how_long_a_session_stays_open() -> None:
