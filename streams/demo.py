@@ -185,8 +185,10 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
     from streams.producers import simulate
 
     # The broker and the worker have sessions of their own, so a closed terminal (SIGHUP) or a
-    # SIGTERM no longer reaches them: both stop the demo the way Ctrl-C does, in order.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGTERM no longer reaches them: both stop the demo the way Ctrl-C does, in order. SIGINT
+    # is set too: a process started in the background of a script inherits it ignored, and
+    # Python then raises no KeyboardInterrupt for it.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
 
     work = Path(tempfile.mkdtemp(prefix="feedrec-demo-"))

@@ -164,12 +164,14 @@ def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(tmp_p
     err_path = tmp_path / "demo.err"
     with open(err_path, "wb") as err:
         # Its own session, so that the SIGINT below reaches the whole group, as a terminal's
-        # Ctrl-C does, and nothing else.
+        # Ctrl-C does, and nothing else. It starts with SIGINT ignored, as a job started in
+        # the background of a script does: the demo must still stop on it.
         demo = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "demo", "--duration", "300", "--rate", "200",
              "--chart", str(tmp_path / "demo.png")],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         out: queue.Queue[str] = queue.Queue()
         reader = threading.Thread(target=lambda: [out.put(line) for line in demo.stdout or ()],
                                   daemon=True)
