@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.items import UNKNOWN_CATEGORY, ItemStats
+from model.windowed import WindowedMean
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,39 +48,27 @@ class RankConfig:
             )
 
 
-class RepeatShare:
+class RepeatShare(WindowedMean):
     """The share of recent feedback events of returning users (users with a history) that are
     on an item the user already had, over an exponential window of about ``window`` of them.
-    Users seen for the first time cannot come back to anything, so they do not count."""
+    Users seen for the first time cannot come back to anything, so they do not count.
+
+    :meth:`observe` takes ``feedback`` events of returning users and how many of them were on
+    an item they had."""
 
     def __init__(self, window: float = 5000.0, evidence: float = 200.0) -> None:
-        self.window, self.evidence = window, evidence
-        self.feedback = 0.0
-        self.repeats = 0.0
-
-    def observe(self, feedback: int, repeats: int) -> None:
-        """``feedback`` events of returning users, ``repeats`` of them on an item they had."""
-        if feedback:
-            keep = math.exp(-feedback / self.window)
-            self.feedback = self.feedback * keep + feedback
-            self.repeats = self.repeats * keep + repeats
+        super().__init__(window, evidence)
 
     @property
     def share(self) -> float | None:
         """None until ``evidence`` feedback events have been seen."""
-        return self.repeats / self.feedback if self.feedback >= self.evidence else None
+        return self.mean
 
     def hide_seen(self, cfg: RankConfig) -> bool:
         if cfg.seen != "auto":
             return cfg.seen == "hide"
         share = self.share
         return share is not None and share < cfg.repeat_floor
-
-    def state(self) -> dict:
-        return {"feedback": self.feedback, "repeats": self.repeats}
-
-    def load(self, state: dict) -> None:
-        self.feedback, self.repeats = float(state["feedback"]), float(state["repeats"])
 
 
 def rank(

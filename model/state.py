@@ -7,7 +7,6 @@ changelog-backed table without knowing its shape. All lists are bounded and most
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
@@ -17,6 +16,7 @@ import numpy as np
 
 from model import seen
 from model.events import EVENT_TYPES, Event
+from model.windowed import WindowedMean
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -106,26 +106,22 @@ class SessionGaps:
     sessions are seconds apart and one whose visits last an hour get the same rule."""
 
     def __init__(self, window: float = 5000.0, evidence: float = 100.0) -> None:
-        self.window, self.evidence = window, evidence
-        self.count = 0.0
-        self.total_ms = 0.0
+        self._gaps = WindowedMean(window, evidence)
 
     def observe(self, gaps_ms: Sequence[int]) -> None:
-        if gaps_ms:
-            keep = math.exp(-len(gaps_ms) / self.window)
-            self.count = self.count * keep + len(gaps_ms)
-            self.total_ms = self.total_ms * keep + float(sum(gaps_ms))
+        self._gaps.observe(len(gaps_ms), float(sum(gaps_ms)))
 
     @property
     def open_ms(self) -> float | None:
         """None until ``evidence`` gaps have been seen."""
-        return OPEN_GAPS * self.total_ms / self.count if self.count >= self.evidence else None
+        mean = self._gaps.mean
+        return None if mean is None else OPEN_GAPS * mean
 
     def state(self) -> dict:
-        return {"count": self.count, "total_ms": self.total_ms}
+        return self._gaps.state()
 
     def load(self, state: Mapping) -> None:
-        self.count, self.total_ms = float(state["count"]), float(state["total_ms"])
+        self._gaps.load(state)
 
 
 class Context(NamedTuple):
