@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from index.base import VectorIndex
+from feedrec.index.base import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +20,16 @@ def make_index(dim: int, kind: str = "auto", use_gpu: bool | None = None) -> Vec
         raise ValueError(f"unknown index kind {kind!r}: expected one of {', '.join(KINDS)}")
     index: VectorIndex
     if kind == "exact":
-        from index.exact import ExactIndex
+        from feedrec.index.exact import ExactIndex
 
         index = ExactIndex(dim)
     else:
         try:
-            from index.faiss_index import FaissIndex
+            from feedrec.index.faiss_index import FaissIndex
         except ImportError:
             if kind == "faiss":
                 raise
-            from index.exact import ExactIndex
+            from feedrec.index.exact import ExactIndex
 
             log.warning("faiss is not installed; falling back to the exact index")
             index = ExactIndex(dim)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.base import VectorIndex, as_queries, empty_results, prepare_upsert
+from feedrec.index.base import VectorIndex, as_queries, empty_results, prepare_upsert
 
 #: Score-matrix entries per search chunk (bounds memory: 8M floats = 32 MiB).
 _CHUNK_ENTRIES = 8_000_000

@@ -13,8 +13,8 @@ import logging
 import faiss
 import numpy as np
 
-from index.base import VectorIndex, as_queries, empty_results, pad_results, prepare_upsert
-from model.exceptions import ConfigError
+from feedrec.index.base import VectorIndex, as_queries, empty_results, pad_results, prepare_upsert
+from feedrec.model.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 

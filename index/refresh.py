@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from index.base import VectorIndex
-from model.base import RetrievalModel
+from feedrec.index.base import VectorIndex
+from feedrec.model.base import RetrievalModel
 
 
 class IndexRefresher:

@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from model.events import Event, Record, Rejection, ValidationLimits, decode_batch
-from model.exceptions import FeedrecError
-from model.pipeline import BatchResult, Pipeline, Position, Recommendation, source_name
+from feedrec.model.events import Event, Record, Rejection, ValidationLimits, decode_batch
+from feedrec.model.exceptions import FeedrecError
+from feedrec.model.pipeline import BatchResult, Pipeline, Position, Recommendation, source_name
 
 log = logging.getLogger(__name__)
 

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model import seen as seen_filters
-from model.items import ItemStats
-from model.sources.base import Lookup, Query, Source
-from model.sources.covisit import CoVisitation
-from model.sources.history import Cart, History, OtherSessions, Purchased
-from model.sources.nearest import Nearest
-from model.sources.trending import CategoryTrending, Trending, category_shares
+from feedrec.model import seen as seen_filters
+from feedrec.model.items import ItemStats
+from feedrec.model.sources.base import Lookup, Query, Source
+from feedrec.model.sources.covisit import CoVisitation
+from feedrec.model.sources.history import Cart, History, OtherSessions, Purchased
+from feedrec.model.sources.nearest import Nearest
+from feedrec.model.sources.trending import CategoryTrending, Trending, category_shares
 
 #: Columns of the feature array, in order. ``model`` is filled in by the caller (it needs the
 #: model's user vectors); the rest come from :meth:`Candidates.collect`. ``history`` fades with

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from model.exceptions import CheckpointError
+from feedrec.model.exceptions import CheckpointError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections import deque
 
 import numpy as np
 
-from model.events import CatalogItem
-from model.seen import item_keys
+from feedrec.model.events import CatalogItem
+from feedrec.model.seen import item_keys
 
 UNKNOWN_CATEGORY = -1
 

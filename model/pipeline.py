@@ -16,17 +16,17 @@ from itertools import chain
 import msgspec
 import numpy as np
 
-from index import make_index
-from index.base import VectorIndex
-from index.refresh import IndexRefresher
-from model.base import RetrievalModel
-from model.candidates import FEATURES, Candidates, SourceConfig
-from model.events import EVENT_TYPES, Event
-from model.exceptions import CheckpointError
-from model.items import ItemStats
-from model.ranker import OnlineRanker
-from model.ranking import RankConfig, RepeatShare, rank
-from model.state import (
+from feedrec.index import make_index
+from feedrec.index.base import VectorIndex
+from feedrec.index.refresh import IndexRefresher
+from feedrec.model.base import RetrievalModel
+from feedrec.model.candidates import FEATURES, Candidates, SourceConfig
+from feedrec.model.events import EVENT_TYPES, Event
+from feedrec.model.exceptions import CheckpointError
+from feedrec.model.items import ItemStats
+from feedrec.model.ranker import OnlineRanker
+from feedrec.model.ranking import RankConfig, RepeatShare, rank
+from feedrec.model.state import (
     CONTEXTS,
     MAX_SESSIONS,
     Context,
@@ -39,8 +39,8 @@ from model.state import (
     load_state,
     other_sessions,
 )
-from model.twotower import EmbeddingModel, ModelConfig
-from model.vocab import IdMap
+from feedrec.model.twotower import EmbeddingModel, ModelConfig
+from feedrec.model.vocab import IdMap
 
 log = logging.getLogger(__name__)
 

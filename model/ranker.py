@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from model.candidates import FEATURES
+from feedrec.model.candidates import FEATURES
 
 #: Where the weights start: sensible before any feedback has arrived.
 INITIAL_WEIGHTS: dict[str, float] = {

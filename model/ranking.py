@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.items import UNKNOWN_CATEGORY, ItemStats
-from model.windowed import WindowedMean
+from feedrec.model.items import UNKNOWN_CATEGORY, ItemStats
+from feedrec.model.windowed import WindowedMean
 
 
 @dataclass(frozen=True, slots=True)

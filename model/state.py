@@ -14,9 +14,9 @@ from typing import NamedTuple, TypeVar
 import msgspec
 import numpy as np
 
-from model import seen
-from model.events import EVENT_TYPES, Event
-from model.windowed import WindowedMean
+from feedrec.model import seen
+from feedrec.model.events import EVENT_TYPES, Event
+from feedrec.model.windowed import WindowedMean
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.base import RetrievalModel
-from model.exceptions import CheckpointError, ConfigError
+from feedrec.model.base import RetrievalModel
+from feedrec.model.exceptions import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import msgspec
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from model.events import Record, decode_batch
-from streams.demo import cluster, worker_process
-from streams.kafka import (
+from feedrec.model.events import Record, decode_batch
+from feedrec.streams.demo import cluster, worker_process
+from feedrec.streams.kafka import (
     EVENT_TOPICS,
     ITEMS_TOPIC,
     PRODUCER_LINGER_MS,
@@ -35,10 +35,10 @@ from streams.kafka import (
     make_producer,
     send,
 )
-from streams.metrics import histogram_quantile, scrape
-from streams.producers import RecommendationReader
-from streams.settings import Settings
-from streams.simulator import Shop, SimConfig, run_simulation
+from feedrec.streams.metrics import histogram_quantile, scrape
+from feedrec.streams.producers import RecommendationReader
+from feedrec.streams.settings import Settings
+from feedrec.streams.simulator import Shop, SimConfig, run_simulation
 
 RAW_OUT_TOPIC = "bench.raw-out"
 

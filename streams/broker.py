@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from model.exceptions import ConfigError
-from streams.exceptions import BrokerUnavailable
+from feedrec.model.exceptions import ConfigError
+from feedrec.streams.exceptions import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,15 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from model.events import CatalogItem, Record, Rejection, ValidationLimits, decode_catalog_item
-from model.pipeline import Pipeline
-from streams.kafka import ITEMS_TOPIC
+from feedrec.model.events import (
+    CatalogItem,
+    Record,
+    Rejection,
+    ValidationLimits,
+    decode_catalog_item,
+)
+from feedrec.model.pipeline import Pipeline
+from feedrec.streams.kafka import ITEMS_TOPIC
 
 log = logging.getLogger("feedrec.catalog")
 

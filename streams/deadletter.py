@@ -27,8 +27,8 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter
 
-from model.events import Rejection
-from streams.kafka import DLQ_TOPIC, send
+from feedrec.model.events import Rejection
+from feedrec.streams.kafka import DLQ_TOPIC, send
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.broker import EmbeddedBroker, free_port, port_open
-from streams.exceptions import WorkerStartError
-from streams.metrics import Scrape, histogram_quantile, scrape
-from streams.settings import Settings
+from feedrec.streams.broker import EmbeddedBroker, free_port, port_open
+from feedrec.streams.exceptions import WorkerStartError
+from feedrec.streams.metrics import Scrape, histogram_quantile, scrape
+from feedrec.streams.settings import Settings
 
 PROGRESS_EVERY_S = 5.0
 
@@ -74,7 +74,7 @@ def worker_process(bootstrap: str, data_dir: Path | None, app_id: str,
     if log_path is None:
         log_path = (data_dir or cwd or Path.cwd()) / "worker.log"
     log = open(log_path, "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", loglevel],
+    proc = subprocess.Popen([sys.executable, "-m", "feedrec.streams.cli", "worker", "--loglevel", loglevel],
                             env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}/metrics"
@@ -182,7 +182,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedrec-demo.png",
              seed: int = 0) -> int:
-    from streams.producers import simulate
+    from feedrec.streams.producers import simulate
 
     # The broker and the worker have sessions of their own, so a closed terminal (SIGHUP) or a
     # SIGTERM no longer reaches them: both stop the demo the way Ctrl-C does, in order. SIGINT

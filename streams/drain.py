@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from model.batch import Offsets
-from model.events import Record
-from model.pipeline import source_name
-from streams.kafka import EVENT_TOPICS
-from streams.settings import Settings
+from feedrec.model.batch import Offsets
+from feedrec.model.events import Record
+from feedrec.model.pipeline import source_name
+from feedrec.streams.kafka import EVENT_TOPICS
+from feedrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

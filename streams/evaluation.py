@@ -20,18 +20,18 @@ import msgspec
 import numpy as np
 import torch
 
-from index import set_threads
-from model.evaluation.bootstrap import paired_ratio
-from model.evaluation.protocol import Result
-from model.evaluation.registry import EXTRA, METHOD_NAMES, make_method
-from model.evaluation.tuning import Tuned, label, run_groups
-from model.evaluation.tuning import tune as tune_methods
-from model.events import TOPIC_TYPES, Event
-from model.exceptions import ConfigError
-from streams.catalogue_sim import CatalogueConfig, catalogue_events
-from streams.exceptions import DatasetError
-from streams.replay import check_dataset, read_events
-from streams.simulator import Shop, SimConfig
+from feedrec.index import set_threads
+from feedrec.model.evaluation.bootstrap import paired_ratio
+from feedrec.model.evaluation.protocol import Result
+from feedrec.model.evaluation.registry import EXTRA, METHOD_NAMES, make_method
+from feedrec.model.evaluation.tuning import Tuned, label, run_groups
+from feedrec.model.evaluation.tuning import tune as tune_methods
+from feedrec.model.events import TOPIC_TYPES, Event
+from feedrec.model.exceptions import ConfigError
+from feedrec.streams.catalogue_sim import CatalogueConfig, catalogue_events
+from feedrec.streams.exceptions import DatasetError
+from feedrec.streams.replay import check_dataset, read_events
+from feedrec.streams.simulator import Shop, SimConfig
 
 log = logging.getLogger(__name__)
 

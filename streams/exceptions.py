@@ -1,6 +1,6 @@
 """Errors of the adapters and tools; all derive from :class:`model.exceptions.FeedrecError`."""
 
-from model.exceptions import FeedrecError
+from feedrec.model.exceptions import FeedrecError
 
 
 class StreamsError(FeedrecError):

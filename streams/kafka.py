@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from model.events import TOPIC_TYPES
+from feedrec.model.events import TOPIC_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     log lines (one per failed connection, many a second) go to this module's logger at debug
     level (``feedrec -v`` shows them) instead of stderr.
     """
-    from streams.exceptions import BrokerUnavailable
+    from feedrec.streams.exceptions import BrokerUnavailable
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _Debug()})
     deadline = time.monotonic() + timeout

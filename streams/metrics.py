@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from model.events import EVENT_TYPES, REASONS
+from feedrec.model.events import EVENT_TYPES, REASONS
 
 #: Event-to-recommendation latency buckets: 5 ms to 10 s, dense where the p99 target (250 ms) is.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,

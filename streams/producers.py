@@ -11,10 +11,10 @@ from pathlib import Path
 import msgspec
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from streams.kafka import RECS_TOPIC, ensure_topics, make_producer, send, wait_for_broker
-from streams.replay import replay
-from streams.settings import Settings
-from streams.simulator import SimConfig, run_simulation
+from feedrec.streams.kafka import RECS_TOPIC, ensure_topics, make_producer, send, wait_for_broker
+from feedrec.streams.replay import replay
+from feedrec.streams.settings import Settings
+from feedrec.streams.simulator import SimConfig, run_simulation
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from model.events import EVENT_TYPES, MAX_ID_LEN
-from streams.exceptions import DatasetError, ReplayFormatError
+from feedrec.model.events import EVENT_TYPES, MAX_ID_LEN
+from feedrec.streams.exceptions import DatasetError, ReplayFormatError
 
 TAOBAO_BEHAVIOURS = {"pv": "browse", "cart": "cart", "buy": "purchase"}
 GENERIC_HEADER = ["ts", "user_id", "item_id", "event_type"]

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.events import EVENT_TYPES, ValidationLimits
-from model.exceptions import ConfigError
-from model.pipeline import PipelineConfig
-from model.ranking import RankConfig
-from model.state import StateLimits
-from model.twotower import ModelConfig
-from streams.kafka import PRODUCER_LINGER_MS
+from feedrec.model.events import EVENT_TYPES, ValidationLimits
+from feedrec.model.exceptions import ConfigError
+from feedrec.model.pipeline import PipelineConfig
+from feedrec.model.ranking import RankConfig
+from feedrec.model.state import StateLimits
+from feedrec.model.twotower import ModelConfig
+from feedrec.streams.kafka import PRODUCER_LINGER_MS
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 

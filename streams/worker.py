@@ -25,18 +25,18 @@ import torch
 from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry, start_http_server
 
-from index import set_threads
-from model.batch import BatchRunner, Offsets, Outbox, Ticket
-from model.checkpoint import load_latest, save_checkpoint
-from model.events import Record, Rejection
-from model.exceptions import ConfigError
-from model.pipeline import BatchResult, Pipeline, Recommendation
-from model.state import is_expired, load_state
-from streams import compat
-from streams.catalog import CatalogTailer
-from streams.deadletter import dead_letter_sink, send_dead_letter
-from streams.drain import PartitionDrain
-from streams.kafka import (
+from feedrec.index import set_threads
+from feedrec.model.batch import BatchRunner, Offsets, Outbox, Ticket
+from feedrec.model.checkpoint import load_latest, save_checkpoint
+from feedrec.model.events import Record, Rejection
+from feedrec.model.exceptions import ConfigError
+from feedrec.model.pipeline import BatchResult, Pipeline, Recommendation
+from feedrec.model.state import is_expired, load_state
+from feedrec.streams import compat
+from feedrec.streams.catalog import CatalogTailer
+from feedrec.streams.deadletter import dead_letter_sink, send_dead_letter
+from feedrec.streams.drain import PartitionDrain
+from feedrec.streams.kafka import (
     DLQ_TOPIC,
     EVENT_TOPICS,
     RECS_TOPIC,
@@ -46,8 +46,8 @@ from streams.kafka import (
     send,
     wait_for_broker,
 )
-from streams.metrics import HitWindow, Metrics
-from streams.settings import Settings
+from feedrec.streams.metrics import HitWindow, Metrics
+from feedrec.streams.settings import Settings
 
 log = logging.getLogger("feedrec.worker")
 
@@ -414,8 +414,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     timer raising) ends the process with status 1 within a few seconds, so that its supervisor
     restarts it (:mod:`streams.supervision`).
     """
-    from streams.exceptions import WorkerCrashed
-    from streams.supervision import CrashExitWorker, EscalatingSupervisor, crash_line
+    from feedrec.streams.exceptions import WorkerCrashed
+    from feedrec.streams.supervision import CrashExitWorker, EscalatingSupervisor, crash_line
 
     data = settings.data_dir
     try:

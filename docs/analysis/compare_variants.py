@@ -22,10 +22,10 @@ import ast
 
 import torch
 
-from model.evaluation.bootstrap import paired_ratio
-from model.evaluation.protocol import evaluate, ndcg
-from model.evaluation.registry import make_method
-from streams.evaluation import load_dataset
+from feedrec.model.evaluation.bootstrap import paired_ratio
+from feedrec.model.evaluation.protocol import evaluate, ndcg
+from feedrec.model.evaluation.registry import make_method
+from feedrec.streams.evaluation import load_dataset
 
 K = 20
 

@@ -28,9 +28,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from model.evaluation.protocol import split_time
-from streams.evaluation import SIM_RATE, SIM_START_MS
-from streams.simulator import Shop, SimConfig
+from feedrec.model.evaluation.protocol import split_time
+from feedrec.streams.evaluation import SIM_RATE, SIM_START_MS
+from feedrec.streams.simulator import Shop, SimConfig
 
 K = 20
 

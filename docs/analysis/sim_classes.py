@@ -18,9 +18,9 @@ from __future__ import annotations
 import sys
 from collections import Counter, defaultdict
 
-from model.evaluation.protocol import SCORED_TYPES, evaluate, split_time
-from model.evaluation.registry import make_method
-from streams.evaluation import load_dataset
+from feedrec.model.evaluation.protocol import SCORED_TYPES, evaluate, split_time
+from feedrec.model.evaluation.registry import make_method
+from feedrec.streams.evaluation import load_dataset
 
 
 def classes(events: list, split: int) -> list[str]:

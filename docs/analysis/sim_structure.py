@@ -29,9 +29,9 @@ import argparse
 import heapq
 from collections import Counter, defaultdict
 
-from model.evaluation.protocol import SCORED_TYPES, split_time
-from streams.evaluation import load_dataset
-from streams.simulator import SimConfig
+from feedrec.model.evaluation.protocol import SCORED_TYPES, split_time
+from feedrec.streams.evaluation import load_dataset
+from feedrec.streams.simulator import SimConfig
 
 K = 20
 

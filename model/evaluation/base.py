@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from model.events import Event
+from feedrec.model.events import Event
 
 #: Learning weight per event type, the same for every method (and feedrec's own default).
 TYPE_WEIGHTS: Mapping[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}

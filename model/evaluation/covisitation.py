@@ -16,9 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune, top_keys
-from model.evaluation.popularity import HALF_LIVES, Popularity
-from model.events import Event
+from feedrec.model.evaluation.base import (
+    TYPE_WEIGHTS,
+    Growth,
+    Histories,
+    check_seen,
+    prune,
+    top_keys,
+)
+from feedrec.model.evaluation.popularity import HALF_LIVES, Popularity
+from feedrec.model.events import Event
 
 #: Successors kept per item (the strongest); pruned to this when a row grows to twice as many.
 MAX_SUCCESSORS = 200

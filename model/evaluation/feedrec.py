@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
-from model.events import Event
-from model.pipeline import Pipeline, PipelineConfig
+from feedrec.model.events import Event
+from feedrec.model.pipeline import Pipeline, PipelineConfig
 
 
 class Feedrec:

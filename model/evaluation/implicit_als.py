@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from model.evaluation.base import TYPE_WEIGHTS, Ids, check_seen, fill
-from model.evaluation.popularity import Popularity
-from model.events import Event
+from feedrec.model.evaluation.base import TYPE_WEIGHTS, Ids, check_seen, fill
+from feedrec.model.evaluation.popularity import Popularity
+from feedrec.model.events import Event
 
 
 class ImplicitALS:

@@ -8,9 +8,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from model.evaluation.base import TYPE_WEIGHTS, Histories, Ids, check_seen, decay_rate, top_rows
-from model.events import Event
-from model.items import add_decayed
+from feedrec.model.evaluation.base import (
+    TYPE_WEIGHTS,
+    Histories,
+    Ids,
+    check_seen,
+    decay_rate,
+    top_rows,
+)
+from feedrec.model.events import Event
+from feedrec.model.items import add_decayed
 
 #: Half-lives from an hour to none.
 HALF_LIVES: tuple[float | None, ...] = (3600.0, 86400.0, 7 * 86400.0, None)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.evaluation.base import Method
-from model.events import Event
+from feedrec.model.evaluation.base import Method
+from feedrec.model.events import Event
 
 SCORED_TYPES = ("click", "cart", "purchase")
 #: History buckets by the number of the user's earlier events (any type).

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, top_keys
-from model.evaluation.popularity import HALF_LIVES, Popularity
-from model.events import Event
+from feedrec.model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, top_keys
+from feedrec.model.evaluation.popularity import HALF_LIVES, Popularity
+from feedrec.model.events import Event
 
 
 class RecentCategory:

@@ -31,9 +31,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune
-from model.evaluation.popularity import Popularity
-from model.events import Event
+from feedrec.model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune
+from feedrec.model.evaluation.popularity import Popularity
+from feedrec.model.events import Event
 
 DECAYS = ("harmonic", "linear", "none")
 

@@ -47,9 +47,9 @@ from collections import deque
 from collections.abc import Container, Iterator, Sequence
 from typing import ClassVar
 
-from model.evaluation.base import Histories, check_seen
-from model.evaluation.popularity import Popularity
-from model.events import Event
+from feedrec.model.evaluation.base import Histories, check_seen
+from feedrec.model.evaluation.popularity import Popularity
+from feedrec.model.events import Event
 
 VARIANTS = ("sknn", "vsknn")
 STAMP_BITS = 40

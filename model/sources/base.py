@@ -18,8 +18,8 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from model.covisit import group_ranks, unique_groups
-from model.items import ItemStats
+from feedrec.model.covisit import group_ranks, unique_groups
+from feedrec.model.items import ItemStats
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.covisit import CoVisits
-from model.items import ItemStats
-from model.sources.base import Proposal, Query
+from feedrec.model.covisit import CoVisits
+from feedrec.model.items import ItemStats
+from feedrec.model.sources.base import Proposal, Query
 
 
 class CoVisitation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.sources.base import Proposal, Query, Stateless
+from feedrec.model.sources.base import Proposal, Query, Stateless
 
 
 class Nearest(Stateless):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.items import ItemStats
-from model.sources.base import Lookup, Proposal, Query, Stateless, top_per_group
+from feedrec.model.items import ItemStats
+from feedrec.model.sources.base import Lookup, Proposal, Query, Stateless, top_per_group
 
 
 def _available(stats: ItemStats, rows_used: int) -> np.ndarray:

@@ -41,13 +41,13 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from faust.types import TP
 
-from model.events import EVENT_TYPES
-from model.state import load_state
-from streams.broker import free_port
-from streams.compat import true_last_offsets
-from streams.demo import stop_process
-from streams.kafka import RECS_TOPIC, make_producer
-from streams.metrics import Scrape, scrape
+from feedrec.model.events import EVENT_TYPES
+from feedrec.model.state import load_state
+from feedrec.streams.broker import free_port
+from feedrec.streams.compat import true_last_offsets
+from feedrec.streams.demo import stop_process
+from feedrec.streams.kafka import RECS_TOPIC, make_producer
+from feedrec.streams.metrics import Scrape, scrape
 
 log = logging.getLogger("feedrec.chaos")
 log.setLevel(logging.INFO)
@@ -369,7 +369,7 @@ class WorkerProcess:
         self.started += 1
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "feedrec.streams.cli", "worker", "--loglevel", "info"],
                 env=env, stdout=out, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}/metrics"
 

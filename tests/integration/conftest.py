@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.kafka import ensure_topics, wait_for_broker
+from feedrec.streams.broker import EmbeddedBroker, free_port
+from feedrec.streams.kafka import ensure_topics, wait_for_broker
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import free_port, port_open
-from streams.demo import worker_process
-from streams.kafka import make_producer
-from streams.metrics import scrape
+from feedrec.streams.broker import free_port, port_open
+from feedrec.streams.demo import worker_process
+from feedrec.streams.kafka import make_producer
+from feedrec.streams.metrics import scrape
 
 from .helpers import event, eventually
 from .test_pipeline import FAST
@@ -43,7 +43,7 @@ def lines(text: str) -> list[str]:
 
 def cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = EXIT_TIMEOUT_S
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "feedrec.streams.cli", *args], cwd=cwd,
                           env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
@@ -107,15 +107,15 @@ def test_a_taken_metrics_port_is_one_line_naming_the_variable(bootstrap: str,
 CRASHING_WORKER = """
 import sys
 
-import streams.worker
-from streams.cli import main
+import feedrec.streams.worker
+from feedrec.streams.cli import main
 
 
 def boom(*args, **kwargs):
     raise RuntimeError("induced crash")
 
 
-setattr(streams.worker.Runtime, sys.argv[1], boom)
+setattr(feedrec.streams.worker.Runtime, sys.argv[1], boom)
 sys.exit(main(["worker", "--loglevel", "info"]))
 """
 
@@ -167,7 +167,7 @@ def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(tmp_p
         # Ctrl-C does, and nothing else. It starts with SIGINT ignored, as a job started in
         # the background of a script does: the demo must still stop on it.
         demo = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "demo", "--duration", "300", "--rate", "200",
+            [sys.executable, "-m", "feedrec.streams.cli", "demo", "--duration", "300", "--rate", "200",
              "--chart", str(tmp_path / "demo.png")],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
             start_new_session=True,

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import msgspec
 import pytest
 
-from streams.demo import worker_process
-from streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
-from streams.metrics import scrape
+from feedrec.streams.demo import worker_process
+from feedrec.streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
+from feedrec.streams.metrics import scrape
 
 from .helpers import TopicReader, event, eventually, now_ms
 

@@ -13,7 +13,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.events import EVENT_TYPES, REASONS, TOPIC_TYPES, Record, decode_batch
+from feedrec.model.events import EVENT_TYPES, REASONS, TOPIC_TYPES, Record, decode_batch
 
 NOW = 1_700_000_000_000
 DAY_MS = 86_400_000

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from model import seen
-from model.covisit import stable_order, unique_groups
-from model.items import UNKNOWN_CATEGORY, ItemStats
-from model.ranking import RankConfig, rank
-from model.sources.base import Lookup, top_by_sort, top_per_group
-from model.twotower import EmbeddingModel
+from feedrec.model import seen
+from feedrec.model.covisit import stable_order, unique_groups
+from feedrec.model.items import UNKNOWN_CATEGORY, ItemStats
+from feedrec.model.ranking import RankConfig, rank
+from feedrec.model.sources.base import Lookup, top_by_sort, top_per_group
+from feedrec.model.twotower import EmbeddingModel
 
 SEEDS = range(40)
 

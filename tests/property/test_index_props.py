@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from index import make_index
+from feedrec.index import make_index
 
 floats = st.floats(-10, 10, allow_nan=False, width=32)
 KINDS = st.sampled_from(["exact", "faiss"])

@@ -17,13 +17,13 @@ from pathlib import Path
 import msgspec
 import torch
 
-from model.batch import BatchRunner
-from model.evaluation.feedrec import Feedrec
-from model.evaluation.protocol import evaluate
-from model.events import Record
-from model.pipeline import Pipeline, PipelineConfig
-from streams.evaluation import catalogue_stream, simulated_events
-from streams.kafka import EVENT_TOPICS
+from feedrec.model.batch import BatchRunner
+from feedrec.model.evaluation.feedrec import Feedrec
+from feedrec.model.evaluation.protocol import evaluate
+from feedrec.model.events import Record
+from feedrec.model.pipeline import Pipeline, PipelineConfig
+from feedrec.streams.evaluation import catalogue_stream, simulated_events
+from feedrec.streams.kafka import EVENT_TOPICS
 
 DATA = Path(__file__).parent / "data" / "lists.json.gz"
 K = 20
@@ -102,7 +102,7 @@ def evaluator_lists(events: list[dict]) -> list[list]:
 
 
 def _event_type() -> type:
-    from model.events import Event
+    from feedrec.model.events import Event
 
     return Event
 

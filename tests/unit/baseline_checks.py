@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import random
 
-from model.evaluation.popularity import Popularity
-from model.events import Event
+from feedrec.model.evaluation.popularity import Popularity
+from feedrec.model.events import Event
 
 T0 = 1_700_000_000_000
 HOUR_MS = 3_600_000

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from model.evaluation.itemknn import ItemKNN
-from model.events import Event
+from feedrec.model.evaluation.itemknn import ItemKNN
+from feedrec.model.events import Event
 from tests.unit.baseline_checks import (
     HOUR_MS,
     T0,

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from model.evaluation.popularity import Popularity
-from model.evaluation.registry import grid, make_method
-from model.evaluation.sknn import SessionKNN
-from model.evaluation.stan import DAY, HOUR, STAN
-from model.events import Event
-from streams.evaluation import simulated_events
+from feedrec.model.evaluation.popularity import Popularity
+from feedrec.model.evaluation.registry import grid, make_method
+from feedrec.model.evaluation.sknn import SessionKNN
+from feedrec.model.evaluation.stan import DAY, HOUR, STAN
+from feedrec.model.events import Event
+from feedrec.streams.evaluation import simulated_events
 
 _n = 0
 

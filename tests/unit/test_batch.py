@@ -5,12 +5,12 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from model.batch import BatchRunner
-from model.events import Record
-from model.pipeline import Pipeline, PipelineConfig
-from model.ranking import RankConfig
-from model.state import load_state
-from model.twotower import ModelConfig
+from feedrec.model.batch import BatchRunner
+from feedrec.model.events import Record
+from feedrec.model.pipeline import Pipeline, PipelineConfig
+from feedrec.model.ranking import RankConfig
+from feedrec.model.state import load_state
+from feedrec.model.twotower import ModelConfig
 
 NOW = 1_700_000_000_000
 

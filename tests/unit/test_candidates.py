@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from model.candidates import FEATURES, IN_CATEGORY_SCALE, Candidates, SourceConfig
-from model.covisit import CoVisits
-from model.items import ItemStats
-from model.ranker import OnlineRanker
-from model.seen import add_many
-from model.sources.base import top_per_group
+from feedrec.model.candidates import FEATURES, IN_CATEGORY_SCALE, Candidates, SourceConfig
+from feedrec.model.covisit import CoVisits
+from feedrec.model.items import ItemStats
+from feedrec.model.ranker import OnlineRanker
+from feedrec.model.seen import add_many
+from feedrec.model.sources.base import top_per_group
 
 HOUR_MS = 3_600_000
 

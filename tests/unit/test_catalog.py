@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
 
-from model.events import Rejection
-from streams.catalog import CatalogTailer
-from streams.kafka import ITEMS_TOPIC
+from feedrec.model.events import Rejection
+from feedrec.streams.catalog import CatalogTailer
+from feedrec.streams.kafka import ITEMS_TOPIC
 
 DEEP = b'{"item_id":"i9","x":' + b"[" * 1000 + b"]" * 1000 + b"}"
 

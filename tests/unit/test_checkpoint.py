@@ -1,6 +1,6 @@
 import torch
 
-from model.checkpoint import load_latest, save_checkpoint
+from feedrec.model.checkpoint import load_latest, save_checkpoint
 
 
 def test_latest_wins_and_only_three_are_kept(tmp_path) -> None:
@@ -36,7 +36,7 @@ def test_a_file_whose_name_lies_about_its_version_is_skipped(tmp_path) -> None:
 def test_unusable_directories_raise_checkpoint_error(tmp_path) -> None:
     import pytest
 
-    from model.exceptions import CheckpointError, FeedrecError
+    from feedrec.model.exceptions import CheckpointError, FeedrecError
 
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -68,8 +68,8 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path) -> None:
 def test_model_and_id_maps_round_trip_through_a_checkpoint(tmp_path) -> None:
     import numpy as np
 
-    from model.twotower import EmbeddingModel, ModelConfig
-    from model.vocab import IdMap
+    from feedrec.model.twotower import EmbeddingModel, ModelConfig
+    from feedrec.model.vocab import IdMap
 
     cfg = ModelConfig(dim=8, user_capacity=16, item_capacity=32, history_len=3, negatives=4)
     m = EmbeddingModel(cfg, device="cpu")

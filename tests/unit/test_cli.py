@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from model.exceptions import ConfigError, FeedrecError
-from streams.cli import main
-from streams.evaluation import load_dataset, sim_size
-from streams.exceptions import DatasetError, WorkerCrashed
-from streams.replay import check_dataset
+from feedrec.model.exceptions import ConfigError, FeedrecError
+from feedrec.streams.cli import main
+from feedrec.streams.evaluation import load_dataset, sim_size
+from feedrec.streams.exceptions import DatasetError, WorkerCrashed
+from feedrec.streams.replay import check_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -181,8 +181,8 @@ def test_exit_statuses() -> None:
 def test_a_truncated_gzip_dataset_is_a_format_error(tmp_path: Path) -> None:
     import gzip
 
-    from streams.exceptions import ReplayFormatError
-    from streams.replay import read_events
+    from feedrec.streams.exceptions import ReplayFormatError
+    from feedrec.streams.replay import read_events
 
     rows = "".join(f"u{i},i{i},c1,pv,{1700000000 + i}\n" for i in range(20000))
     packed = gzip.compress(rows.encode())

@@ -9,10 +9,10 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
-import streams.kafka
-from model.events import Record, Rejection
-from streams import deadletter
-from streams.deadletter import (
+import feedrec.streams.kafka
+from feedrec.model.events import Record, Rejection
+from feedrec.streams import deadletter
+from feedrec.streams.deadletter import (
     COPY_LIMIT_BYTES,
     PRODUCER_MESSAGE_MAX_BYTES,
     dead_letter,
@@ -22,8 +22,8 @@ from streams.deadletter import (
     refused_as_too_large,
     send_dead_letter,
 )
-from streams.kafka import DLQ_TOPIC
-from streams.metrics import Metrics
+from feedrec.streams.kafka import DLQ_TOPIC
+from feedrec.streams.metrics import Metrics
 
 
 def rejection(value: bytes | None, key: bytes | None = b"u1", reason: str = "bad_json",
@@ -80,8 +80,8 @@ def test_the_producer_limit_constant_is_the_one_make_producer_sets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[dict] = []
-    monkeypatch.setattr(streams.kafka, "Producer", seen.append)
-    streams.kafka.make_producer("localhost:9092")
+    monkeypatch.setattr(feedrec.streams.kafka, "Producer", seen.append)
+    feedrec.streams.kafka.make_producer("localhost:9092")
     assert seen[0]["message.max.bytes"] == PRODUCER_MESSAGE_MAX_BYTES
 
 

@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from model.evaluation import tuning
-from model.evaluation.bootstrap import paired_ratio
-from model.evaluation.protocol import evaluate, history_bucket, ndcg, rank_of, split_time
-from model.evaluation.registry import METHOD_NAMES, grid, make_method
-from model.events import Event
-from streams.cli import main
-from streams.evaluation import simulated_events
+from feedrec.model.evaluation import tuning
+from feedrec.model.evaluation.bootstrap import paired_ratio
+from feedrec.model.evaluation.protocol import evaluate, history_bucket, ndcg, rank_of, split_time
+from feedrec.model.evaluation.registry import METHOD_NAMES, grid, make_method
+from feedrec.model.events import Event
+from feedrec.streams.cli import main
+from feedrec.streams.evaluation import simulated_events
 
 T0 = 1_700_000_000_000
 

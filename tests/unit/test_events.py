@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from model.events import (
+from feedrec.model.events import (
     REASONS,
     CatalogItem,
     Record,

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import msgspec
 import pytest
 
-from model.batch import BatchRunner, DeliveryError, Effects, Outbox
-from model.events import Event, Record
-from model.pipeline import Pipeline, PipelineConfig, Recommendation, source_name
-from model.ranking import RankConfig
-from model.state import UserState, load_state
-from model.twotower import ModelConfig
+from feedrec.model.batch import BatchRunner, DeliveryError, Effects, Outbox
+from feedrec.model.events import Event, Record
+from feedrec.model.pipeline import Pipeline, PipelineConfig, Recommendation, source_name
+from feedrec.model.ranking import RankConfig
+from feedrec.model.state import UserState, load_state
+from feedrec.model.twotower import ModelConfig
 
 NOW = 1_700_000_000_000
 TOPICS = ("events.browse", "events.click", "events.cart", "events.purchase")

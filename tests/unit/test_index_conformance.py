@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from index import make_index
-from index.refresh import IndexRefresher
-from model.twotower import EmbeddingModel, ModelConfig
+from feedrec.index import make_index
+from feedrec.index.refresh import IndexRefresher
+from feedrec.model.twotower import EmbeddingModel, ModelConfig
 
 KINDS = ["exact", "faiss"]
 
@@ -144,8 +144,8 @@ def test_faiss_matches_exact_at_scale() -> None:
 
 
 def test_make_index_rejects_unknown_kinds_and_missing_gpus() -> None:
-    from index.faiss_index import gpu_count
-    from model.exceptions import ConfigError
+    from feedrec.index.faiss_index import gpu_count
+    from feedrec.model.exceptions import ConfigError
 
     with pytest.raises(ValueError, match="unknown index kind"):
         make_index(8, kind="hnsw")

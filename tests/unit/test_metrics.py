@@ -2,7 +2,7 @@ import math
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.metrics import HitWindow, Metrics, histogram_quantile
+from feedrec.streams.metrics import HitWindow, Metrics, histogram_quantile
 
 
 def test_hit_window_slides() -> None:

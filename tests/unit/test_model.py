@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.twotower import EmbeddingModel, ModelConfig
+from feedrec.model.twotower import EmbeddingModel, ModelConfig
 
 CFG = ModelConfig(dim=16, user_capacity=64, item_capacity=200, history_len=5, negatives=32,
                   lr=0.05, seed=3)
@@ -63,7 +63,7 @@ def test_versions_count_steps_and_state_round_trips() -> None:
 
 def test_mismatched_checkpoint_is_refused() -> None:
     other = EmbeddingModel(ModelConfig(dim=8, user_capacity=64, item_capacity=200), device="cpu")
-    from model.exceptions import ConfigError
+    from feedrec.model.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match="FEEDREC_DATA_DIR"):
         other.load_state_dict(trained().state_dict())

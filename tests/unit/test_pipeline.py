@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.events import CatalogItem, Event
-from model.pipeline import Pipeline, PipelineConfig
-from model.ranking import RankConfig
-from model.twotower import ModelConfig
+from feedrec.model.events import CatalogItem, Event
+from feedrec.model.pipeline import Pipeline, PipelineConfig
+from feedrec.model.ranking import RankConfig
+from feedrec.model.twotower import ModelConfig
 
 NOW = 1_700_000_000_000
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from model.items import ItemStats
-from model.ranking import RankConfig, rank
+from feedrec.model.items import ItemStats
+from feedrec.model.ranking import RankConfig, rank
 
 
 def stats_with_categories(cats: list[int]) -> ItemStats:

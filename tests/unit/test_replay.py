@@ -7,9 +7,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from model.events import Record, decode_batch
-from streams.exceptions import ReplayFormatError
-from streams.replay import read_events, replay
+from feedrec.model.events import Record, decode_batch
+from feedrec.streams.exceptions import ReplayFormatError
+from feedrec.streams.replay import read_events, replay
 
 TAOBAO = Path(__file__).resolve().parents[3] / "shared/data/taobao-userbehavior/UserBehavior.csv.gz"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import seen
-from model.events import Event
-from model.exceptions import CheckpointError
-from model.pipeline import PipelineConfig
-from model.ranking import RankConfig, RepeatShare
-from model.state import StateLimits, apply_events, load_state
+from feedrec.model import seen
+from feedrec.model.events import Event
+from feedrec.model.exceptions import CheckpointError
+from feedrec.model.pipeline import PipelineConfig
+from feedrec.model.ranking import RankConfig, RepeatShare
+from feedrec.model.state import StateLimits, apply_events, load_state
 from tests.unit.test_pipeline import NOW, Shop, make
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from model.exceptions import ConfigError
-from streams.settings import SETTINGS, Settings, settings_table
+from feedrec.model.exceptions import ConfigError
+from feedrec.streams.settings import SETTINGS, Settings, settings_table
 
 
 def test_defaults() -> None:

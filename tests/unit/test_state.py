@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from model.events import Event
-from model.state import (
+from feedrec.model.events import Event
+from feedrec.model.state import (
     CONTEXTS,
     LAST,
     MAX_SESSIONS,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.vocab import IdMap
+from feedrec.model.vocab import IdMap
 
 
 def test_rows_are_dense_and_stable() -> None:
