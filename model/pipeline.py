@@ -18,7 +18,6 @@ import numpy as np
 
 from feedrec.index import make_index
 from feedrec.index.base import VectorIndex
-from feedrec.index.refresh import IndexRefresher
 from feedrec.model.base import RetrievalModel
 from feedrec.model.candidates import FEATURES, Candidates, SourceConfig
 from feedrec.model.events import EVENT_TYPES, Event
@@ -26,6 +25,7 @@ from feedrec.model.exceptions import CheckpointError
 from feedrec.model.items import ItemStats
 from feedrec.model.ranker import OnlineRanker
 from feedrec.model.ranking import RankConfig, RepeatShare, rank
+from feedrec.model.refresh import IndexRefresher
 from feedrec.model.state import (
     CONTEXTS,
     MAX_SESSIONS,

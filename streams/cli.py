@@ -15,9 +15,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from feedrec.model.evaluation.registry import METHOD_NAMES
 from feedrec.model.exceptions import FeedrecError
 from feedrec.streams.kafka import PRODUCER_LINGER_MS
+from feedrec.streams.tools.evaluation.registry import METHOD_NAMES
 
 log = logging.getLogger("feedrec")
 
@@ -58,7 +58,7 @@ _port = _number(int, 1, "a TCP port, 1-65535", 65535)
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
-    from feedrec.streams.broker import EmbeddedBroker
+    from feedrec.streams.tools.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port).start()
     print(f"embedded Kafka-protocol broker (Tansu) on {broker.bootstrap}; Ctrl-C stops it",
@@ -84,8 +84,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from feedrec.streams.producers import simulate
     from feedrec.streams.settings import Settings
+    from feedrec.streams.tools.producers import simulate
 
     s = Settings.from_env()
     sent = simulate(s, rate=args.rate, duration_s=args.duration, users=args.users,
@@ -95,9 +95,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from feedrec.streams.producers import replay_file
-    from feedrec.streams.replay import check_dataset
     from feedrec.streams.settings import Settings
+    from feedrec.streams.tools.producers import replay_file
+    from feedrec.streams.tools.replay import check_dataset
 
     s = Settings.from_env()
     check_dataset(args.path)  # before waiting for a broker
@@ -108,7 +108,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from feedrec.streams.evaluation import run_evaluation
+    from feedrec.streams.tools.evaluation.report import run_evaluation
 
     run_evaluation(args.dataset, args.method or (), json_path=args.json, chart=args.chart,
                    fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse,
@@ -117,13 +117,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from feedrec.streams.demo import run_demo
+    from feedrec.streams.tools.demo import run_demo
 
     return run_demo(duration_s=args.duration, rate=args.rate, chart=args.chart, seed=args.seed)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from feedrec.streams.bench import run_bench
+    from feedrec.streams.tools.bench import run_bench
 
     return run_bench(events=args.events, latency_rate=args.latency_rate,
                      latency_s=args.latency_seconds, output=args.output,

@@ -27,13 +27,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from feedrec.index import set_threads
 from feedrec.model.batch import BatchRunner, Offsets, Outbox, Ticket
-from feedrec.model.checkpoint import load_latest, save_checkpoint
 from feedrec.model.events import Record, Rejection
 from feedrec.model.exceptions import ConfigError
 from feedrec.model.pipeline import BatchResult, Pipeline, Recommendation
 from feedrec.model.state import is_expired, load_state
 from feedrec.streams import compat
 from feedrec.streams.catalog import CatalogTailer
+from feedrec.streams.checkpoint import load_latest, save_checkpoint
 from feedrec.streams.deadletter import dead_letter_sink, send_dead_letter
 from feedrec.streams.drain import PartitionDrain
 from feedrec.streams.kafka import (

@@ -22,10 +22,10 @@ import ast
 
 import torch
 
-from feedrec.model.evaluation.bootstrap import paired_ratio
-from feedrec.model.evaluation.protocol import evaluate, ndcg
-from feedrec.model.evaluation.registry import make_method
-from feedrec.streams.evaluation import load_dataset
+from feedrec.streams.tools.evaluation.bootstrap import paired_ratio
+from feedrec.streams.tools.evaluation.datasets import load_dataset
+from feedrec.streams.tools.evaluation.protocol import evaluate, ndcg
+from feedrec.streams.tools.evaluation.registry import make_method
 
 K = 20
 

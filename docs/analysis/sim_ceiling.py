@@ -28,9 +28,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from feedrec.model.evaluation.protocol import split_time
-from feedrec.streams.evaluation import SIM_RATE, SIM_START_MS
-from feedrec.streams.simulator import Shop, SimConfig
+from feedrec.streams.tools.evaluation.datasets import SIM_RATE, SIM_START_MS
+from feedrec.streams.tools.evaluation.protocol import split_time
+from feedrec.streams.tools.simulator import Shop, SimConfig
 
 K = 20
 

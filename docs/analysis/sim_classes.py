@@ -18,9 +18,9 @@ from __future__ import annotations
 import sys
 from collections import Counter, defaultdict
 
-from feedrec.model.evaluation.protocol import SCORED_TYPES, evaluate, split_time
-from feedrec.model.evaluation.registry import make_method
-from feedrec.streams.evaluation import load_dataset
+from feedrec.streams.tools.evaluation.datasets import load_dataset
+from feedrec.streams.tools.evaluation.protocol import SCORED_TYPES, evaluate, split_time
+from feedrec.streams.tools.evaluation.registry import make_method
 
 
 def classes(events: list, split: int) -> list[str]:

@@ -29,9 +29,9 @@ import argparse
 import heapq
 from collections import Counter, defaultdict
 
-from feedrec.model.evaluation.protocol import SCORED_TYPES, split_time
-from feedrec.streams.evaluation import load_dataset
-from feedrec.streams.simulator import SimConfig
+from feedrec.streams.tools.evaluation.datasets import load_dataset
+from feedrec.streams.tools.evaluation.protocol import SCORED_TYPES, split_time
+from feedrec.streams.tools.simulator import SimConfig
 
 K = 20
 

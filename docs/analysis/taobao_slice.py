@@ -25,8 +25,8 @@ import math
 import sys
 from collections import Counter, defaultdict
 
-from feedrec.model.evaluation.base import TYPE_WEIGHTS
-from feedrec.streams.evaluation import load_dataset
+from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS
+from feedrec.streams.tools.evaluation.datasets import load_dataset
 
 HOUR_MS = 3_600_000
 ORDERS = {

@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-
 from model.evaluation.protocol import evaluate
 from model.evaluation.registry import METHOD_NAMES, grid, make_method
 from model.evaluation.tuning import label

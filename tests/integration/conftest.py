@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from feedrec.streams.broker import EmbeddedBroker, free_port
 from feedrec.streams.kafka import ensure_topics, wait_for_broker
+from feedrec.streams.tools.broker import EmbeddedBroker, free_port
 
 
 @pytest.fixture(scope="session")

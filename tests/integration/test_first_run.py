@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from feedrec.streams.broker import free_port, port_open
-from feedrec.streams.demo import worker_process
 from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
+from feedrec.streams.tools.broker import free_port, port_open
+from feedrec.streams.tools.demo import worker_process
 
 from .helpers import event, eventually
 from .test_pipeline import FAST

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from feedrec.streams.broker import EmbeddedBroker, free_port
 from feedrec.streams.kafka import ensure_topics, wait_for_broker
+from feedrec.streams.tools.broker import EmbeddedBroker, free_port
 
 from .chaos import ChaosPlan, run_chaos
 from .test_crash import check

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import msgspec
 import pytest
 
-from feedrec.streams.demo import worker_process
 from feedrec.streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
 from feedrec.streams.metrics import scrape
+from feedrec.streams.tools.demo import worker_process
 
 from .helpers import TopicReader, event, eventually, now_ms
 

@@ -20,9 +20,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from feedrec.model.events import Record, Rejection
 from feedrec.streams.deadletter import COPY_LIMIT_BYTES, dead_letter, letter_size, send_dead_letter
-from feedrec.streams.demo import worker_process
 from feedrec.streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
 from feedrec.streams.metrics import scrape
+from feedrec.streams.tools.demo import worker_process
 
 from .helpers import TopicReader, event, eventually, now_ms
 

@@ -6,9 +6,9 @@ import time
 import uuid
 from pathlib import Path
 
-from feedrec.streams.demo import worker_process
 from feedrec.streams.kafka import RECS_TOPIC, make_producer
 from feedrec.streams.metrics import scrape
+from feedrec.streams.tools.demo import worker_process
 
 from .helpers import TopicReader, event, eventually
 from .test_pipeline import FAST, recs_for

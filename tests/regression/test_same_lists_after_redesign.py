@@ -18,12 +18,12 @@ import msgspec
 import torch
 
 from feedrec.model.batch import BatchRunner
-from feedrec.model.evaluation.feedrec import Feedrec
-from feedrec.model.evaluation.protocol import evaluate
 from feedrec.model.events import Record
 from feedrec.model.pipeline import Pipeline, PipelineConfig
-from feedrec.streams.evaluation import catalogue_stream, simulated_events
 from feedrec.streams.kafka import EVENT_TOPICS
+from feedrec.streams.tools.evaluation.datasets import catalogue_stream, simulated_events
+from feedrec.streams.tools.evaluation.feedrec import Feedrec
+from feedrec.streams.tools.evaluation.protocol import evaluate
 
 DATA = Path(__file__).parent / "data" / "lists.json.gz"
 K = 20

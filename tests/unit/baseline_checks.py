@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import random
 
-from feedrec.model.evaluation.popularity import Popularity
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.popularity import Popularity
 
 T0 = 1_700_000_000_000
 HOUR_MS = 3_600_000

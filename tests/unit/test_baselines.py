@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from feedrec.model.evaluation.base import Histories, top_rows
-from feedrec.model.evaluation.covisitation import CoVisitation
-from feedrec.model.evaluation.popularity import Popularity
-from feedrec.model.evaluation.recent_category import RecentCategory
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import Histories, top_rows
+from feedrec.streams.tools.evaluation.covisitation import CoVisitation
+from feedrec.streams.tools.evaluation.popularity import Popularity
+from feedrec.streams.tools.evaluation.recent_category import RecentCategory
 
 T0 = 1_700_000_000_000
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from feedrec.model.evaluation.itemknn import ItemKNN
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.itemknn import ItemKNN
 from tests.unit.baseline_checks import (
     HOUR_MS,
     T0,

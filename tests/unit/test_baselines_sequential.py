@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from feedrec.model.evaluation.sequential import SequentialRules, position_weights
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.sequential import SequentialRules, position_weights
 from tests.unit.baseline_checks import (
     HOUR_MS,
     T0,

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from feedrec.model.evaluation.popularity import Popularity
-from feedrec.model.evaluation.registry import grid, make_method
-from feedrec.model.evaluation.sknn import SessionKNN
-from feedrec.model.evaluation.stan import DAY, HOUR, STAN
 from feedrec.model.events import Event
-from feedrec.streams.evaluation import simulated_events
+from feedrec.streams.tools.evaluation.datasets import simulated_events
+from feedrec.streams.tools.evaluation.popularity import Popularity
+from feedrec.streams.tools.evaluation.registry import grid, make_method
+from feedrec.streams.tools.evaluation.sknn import SessionKNN
+from feedrec.streams.tools.evaluation.stan import DAY, HOUR, STAN
 
 _n = 0
 

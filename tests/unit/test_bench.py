@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from feedrec.streams.bench import _broker_pids, _cpu_seconds
+from feedrec.streams.tools.bench import _broker_pids, _cpu_seconds
 
 
 def test_cpu_seconds_counts_this_process_and_ignores_missing_ones() -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from feedrec.model.events import Event
-from feedrec.streams.catalogue_sim import START_MS, CatalogueConfig, catalogue_events
-from feedrec.streams.simulator import TOPICS
+from feedrec.streams.tools.catalogue_sim import START_MS, CatalogueConfig, catalogue_events
+from feedrec.streams.tools.simulator import TOPICS
 
 DAY_MS = 86_400_000
 FIELDS = {"event_id": str, "user_id": str, "item_id": str, "ts": int, "session_id": str,

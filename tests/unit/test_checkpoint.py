@@ -1,6 +1,6 @@
 import torch
 
-from feedrec.model.checkpoint import load_latest, save_checkpoint
+from feedrec.streams.checkpoint import load_latest, save_checkpoint
 
 
 def test_latest_wins_and_only_three_are_kept(tmp_path) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from feedrec.model.exceptions import ConfigError, FeedrecError
 from feedrec.streams.cli import main
-from feedrec.streams.evaluation import load_dataset, sim_size
 from feedrec.streams.exceptions import DatasetError, WorkerCrashed
-from feedrec.streams.replay import check_dataset
+from feedrec.streams.tools.evaluation.datasets import load_dataset, sim_size
+from feedrec.streams.tools.replay import check_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +182,7 @@ def test_a_truncated_gzip_dataset_is_a_format_error(tmp_path: Path) -> None:
     import gzip
 
     from feedrec.streams.exceptions import ReplayFormatError
-    from feedrec.streams.replay import read_events
+    from feedrec.streams.tools.replay import read_events
 
     rows = "".join(f"u{i},i{i},c1,pv,{1700000000 + i}\n" for i in range(20000))
     packed = gzip.compress(rows.encode())

@@ -9,13 +9,19 @@ import math
 import numpy as np
 import pytest
 
-from feedrec.model.evaluation import tuning
-from feedrec.model.evaluation.bootstrap import paired_ratio
-from feedrec.model.evaluation.protocol import evaluate, history_bucket, ndcg, rank_of, split_time
-from feedrec.model.evaluation.registry import METHOD_NAMES, grid, make_method
 from feedrec.model.events import Event
 from feedrec.streams.cli import main
-from feedrec.streams.evaluation import simulated_events
+from feedrec.streams.tools.evaluation import tuning
+from feedrec.streams.tools.evaluation.bootstrap import paired_ratio
+from feedrec.streams.tools.evaluation.datasets import simulated_events
+from feedrec.streams.tools.evaluation.protocol import (
+    evaluate,
+    history_bucket,
+    ndcg,
+    rank_of,
+    split_time,
+)
+from feedrec.streams.tools.evaluation.registry import METHOD_NAMES, grid, make_method
 
 T0 = 1_700_000_000_000
 

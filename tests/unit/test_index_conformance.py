@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from feedrec.index import make_index
-from feedrec.index.refresh import IndexRefresher
+from feedrec.model.refresh import IndexRefresher
 from feedrec.model.twotower import EmbeddingModel, ModelConfig
 
 KINDS = ["exact", "faiss"]

@@ -9,7 +9,7 @@ import pytest
 
 from feedrec.model.events import Record, decode_batch
 from feedrec.streams.exceptions import ReplayFormatError
-from feedrec.streams.replay import read_events, replay
+from feedrec.streams.tools.replay import read_events, replay
 
 TAOBAO = Path(__file__).resolve().parents[3] / "shared/data/taobao-userbehavior/UserBehavior.csv.gz"
 

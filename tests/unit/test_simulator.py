@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from feedrec.model.events import CatalogItem, Record, decode_batch
-from feedrec.streams.simulator import Shop, SimConfig, run_simulation
+from feedrec.streams.tools.simulator import Shop, SimConfig, run_simulation
 
 SMALL = SimConfig(n_users=300, n_items=800, n_categories=12, seed=7)
 NOW = 1_700_000_000_000

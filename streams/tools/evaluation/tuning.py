@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from feedrec.model.evaluation.protocol import Result, evaluate, split_time
-from feedrec.model.evaluation.registry import grid, make_method
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.protocol import Result, evaluate, split_time
+from feedrec.streams.tools.evaluation.registry import grid, make_method
 
 #: A method to run: its registry name and constructor arguments.
 Spec = tuple[str, dict]

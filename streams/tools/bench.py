@@ -26,7 +26,6 @@ import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from feedrec.model.events import Record, decode_batch
-from feedrec.streams.demo import cluster, worker_process
 from feedrec.streams.kafka import (
     EVENT_TOPICS,
     ITEMS_TOPIC,
@@ -36,9 +35,10 @@ from feedrec.streams.kafka import (
     send,
 )
 from feedrec.streams.metrics import histogram_quantile, scrape
-from feedrec.streams.producers import RecommendationReader
 from feedrec.streams.settings import Settings
-from feedrec.streams.simulator import Shop, SimConfig, run_simulation
+from feedrec.streams.tools.demo import cluster, worker_process
+from feedrec.streams.tools.producers import RecommendationReader
+from feedrec.streams.tools.simulator import Shop, SimConfig, run_simulation
 
 RAW_OUT_TOPIC = "bench.raw-out"
 

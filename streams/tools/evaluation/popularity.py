@@ -8,7 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from feedrec.model.evaluation.base import (
+from feedrec.model.events import Event
+from feedrec.model.items import add_decayed
+from feedrec.streams.tools.evaluation.base import (
     TYPE_WEIGHTS,
     Histories,
     Ids,
@@ -16,8 +18,6 @@ from feedrec.model.evaluation.base import (
     decay_rate,
     top_rows,
 )
-from feedrec.model.events import Event
-from feedrec.model.items import add_decayed
 
 #: Half-lives from an hour to none.
 HALF_LIVES: tuple[float | None, ...] = (3600.0, 86400.0, 7 * 86400.0, None)

@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from feedrec.model.evaluation.base import TYPE_WEIGHTS, Ids, check_seen, fill
-from feedrec.model.evaluation.popularity import Popularity
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Ids, check_seen, fill
+from feedrec.streams.tools.evaluation.popularity import Popularity
 
 
 class ImplicitALS:

@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedrec.streams.broker import EmbeddedBroker, free_port, port_open
 from feedrec.streams.exceptions import WorkerStartError
 from feedrec.streams.metrics import Scrape, histogram_quantile, scrape
 from feedrec.streams.settings import Settings
+from feedrec.streams.tools.broker import EmbeddedBroker, free_port, port_open
 
 PROGRESS_EVERY_S = 5.0
 
@@ -182,7 +182,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedrec-demo.png",
              seed: int = 0) -> int:
-    from feedrec.streams.producers import simulate
+    from feedrec.streams.tools.producers import simulate
 
     # The broker and the worker have sessions of their own, so a closed terminal (SIGHUP) or a
     # SIGTERM no longer reaches them: both stop the demo the way Ctrl-C does, in order. SIGINT

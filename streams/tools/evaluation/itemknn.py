@@ -37,9 +37,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen
-from feedrec.model.evaluation.popularity import Popularity
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen
+from feedrec.streams.tools.evaluation.popularity import Popularity
 
 
 class ItemKNN:

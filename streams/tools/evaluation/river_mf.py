@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from feedrec.model.evaluation.base import TYPE_WEIGHTS, Histories, Ids, check_seen, top_rows
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Histories, Ids, check_seen, top_rows
 
 
 class RiverMF:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from feedrec.model.evaluation.base import Method
+from feedrec.streams.tools.evaluation.base import Method
 
 #: name -> ``module:class`` under :mod:`model.evaluation`.
 METHODS: dict[str, str] = {
@@ -38,7 +38,7 @@ def method_class(name: str) -> Callable[..., Method]:
     except KeyError:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}") from None
     try:
-        return getattr(importlib.import_module(f"feedrec.model.evaluation.{module}"), cls)
+        return getattr(importlib.import_module(f"feedrec.streams.tools.evaluation.{module}"), cls)
     except ImportError as exc:
         raise ImportError(
             f"method {name!r} needs the evaluation extra: pip install 'feedrec[eval]' ({exc})"

@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, top_keys
-from feedrec.model.evaluation.popularity import HALF_LIVES, Popularity
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import (
+    TYPE_WEIGHTS,
+    Growth,
+    Histories,
+    check_seen,
+    top_keys,
+)
+from feedrec.streams.tools.evaluation.popularity import HALF_LIVES, Popularity
 
 
 class RecentCategory:

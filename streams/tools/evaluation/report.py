@@ -1,11 +1,7 @@
-"""``feedrec evaluate``: datasets in, a table, a JSON file and a chart out.
+"""``feedrec evaluate``: a dataset in (:mod:`.datasets`), a table, a JSON file and a chart out.
 
-The evaluation itself is :mod:`model.evaluation`; this module only reads datasets and writes
-results. A dataset is a file in the Taobao UserBehavior or generic CSV format (see
-:mod:`streams.replay`), or a simulated stream: ``sim`` / ``sim:N`` is N events (default 100,000)
-of the simulator's shop sessions, open loop, at 100 events/s of simulated time;
-``sim-catalog`` / ``sim-catalog:N`` is N events of the catalogue regime
-(:mod:`streams.catalogue_sim`: long histories over months, no repeat interactions).
+The evaluation itself is :mod:`.protocol` (with :mod:`.tuning` and :mod:`.bootstrap`); this
+module runs it and writes the results.
 """
 
 from __future__ import annotations
@@ -16,93 +12,25 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import torch
 
 from feedrec.index import set_threads
-from feedrec.model.evaluation.bootstrap import paired_ratio
-from feedrec.model.evaluation.protocol import Result
-from feedrec.model.evaluation.registry import EXTRA, METHOD_NAMES, make_method
-from feedrec.model.evaluation.tuning import Tuned, label, run_groups
-from feedrec.model.evaluation.tuning import tune as tune_methods
-from feedrec.model.events import TOPIC_TYPES, Event
 from feedrec.model.exceptions import ConfigError
-from feedrec.streams.catalogue_sim import CatalogueConfig, catalogue_events
 from feedrec.streams.exceptions import DatasetError
-from feedrec.streams.replay import check_dataset, read_events
-from feedrec.streams.simulator import Shop, SimConfig
+from feedrec.streams.tools.evaluation.bootstrap import paired_ratio
+from feedrec.streams.tools.evaluation.datasets import load_dataset, sim_spec
+from feedrec.streams.tools.evaluation.protocol import Result
+from feedrec.streams.tools.evaluation.registry import EXTRA, METHOD_NAMES, make_method
+from feedrec.streams.tools.evaluation.tuning import Tuned, label, run_groups
+from feedrec.streams.tools.evaluation.tuning import tune as tune_methods
+from feedrec.streams.tools.replay import check_dataset
 
 log = logging.getLogger(__name__)
 
 TUNE_SHARE = 0.7
-SIM_RATE = 100.0
-SIM_START_MS = 1_700_000_000_000
-#: Simulated regimes by spec prefix, and their default sizes.
-SIM_KINDS = {"sim": 100_000, "sim-catalog": 100_000}
 #: Methods run when none is named: every one whose dependencies are installed is asked for.
 DEFAULT_METHODS = METHOD_NAMES
-
-
-def _event(topic: str, fields: dict) -> Event:
-    ev = msgspec.convert(fields, Event)
-    ev.event_type = TOPIC_TYPES[topic]
-    return ev
-
-
-def simulated_events(n: int, seed: int = 0) -> list[Event]:
-    """N events of the simulator's shop sessions."""
-    shop = Shop(SimConfig(seed=seed))
-    out: list[Event] = []
-    step = 100
-    for k in range(0, n, step):
-        now = SIM_START_MS + int(k / SIM_RATE * 1000)
-        out.extend(_event(t, e) for t, e in shop.next_events(now, min(step, n - k)))
-    return out
-
-
-def catalogue_stream(n: int, seed: int = 0) -> list[Event]:
-    """N events of the catalogue regime."""
-    return [_event(t, e) for t, e in catalogue_events(n, CatalogueConfig(seed=seed))]
-
-
-def sim_spec(spec: str) -> tuple[str, int] | None:
-    """``(kind, N)`` of a simulated dataset spec (``sim[:N]``, ``sim-catalog[:N]``), None for a
-    file; :class:`DatasetError` if N is not a whole number >= 1."""
-    kind, sep, text = spec.partition(":")
-    if kind not in SIM_KINDS:
-        return None
-    if not sep:
-        return kind, SIM_KINDS[kind]
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise DatasetError(f"dataset {spec!r}: expected {kind} or {kind}:N with N a whole "
-                           "number of events >= 1 (e.g. sim:20000), or the path of a dataset file")
-    return kind, n
-
-
-def sim_size(spec: str) -> int | None:
-    """N of a simulated dataset spec, None for a file."""
-    sim = sim_spec(spec)
-    return None if sim is None else sim[1]
-
-
-def load_dataset(spec: str, fav_as: str | None = None, limit: int | None = None) -> list[Event]:
-    """Events of ``spec``: a dataset file, or a simulated stream."""
-    sim = sim_spec(spec)
-    if sim is not None:
-        kind, n = sim
-        n = min(n, limit or n)
-        return simulated_events(n) if kind == "sim" else catalogue_stream(n)
-    out: list[Event] = []
-    for topic, fields in read_events(spec, fav_as=fav_as):
-        out.append(_event(topic, fields))
-        if limit is not None and len(out) >= limit:
-            break
-    return out
 
 
 def format_table(result: Result, dataset: str) -> str:

@@ -47,9 +47,9 @@ from collections import deque
 from collections.abc import Container, Iterator, Sequence
 from typing import ClassVar
 
-from feedrec.model.evaluation.base import Histories, check_seen
-from feedrec.model.evaluation.popularity import Popularity
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import Histories, check_seen
+from feedrec.streams.tools.evaluation.popularity import Popularity
 
 VARIANTS = ("sknn", "vsknn")
 STAMP_BITS = 40

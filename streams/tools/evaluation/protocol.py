@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from feedrec.model.evaluation.base import Method
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import Method
 
 SCORED_TYPES = ("click", "cart", "purchase")
 #: History buckets by the number of the user's earlier events (any type).

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feedrec.streams.simulator import TOPICS
+from feedrec.streams.tools.simulator import TOPICS
 
 #: Where the stream's time starts (ms); events lie in ``[START_MS, START_MS + span_days)``.
 START_MS = 1_700_000_000_000

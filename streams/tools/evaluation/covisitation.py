@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.evaluation.base import (
+from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import (
     TYPE_WEIGHTS,
     Growth,
     Histories,
@@ -24,8 +25,7 @@ from feedrec.model.evaluation.base import (
     prune,
     top_keys,
 )
-from feedrec.model.evaluation.popularity import HALF_LIVES, Popularity
-from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.popularity import HALF_LIVES, Popularity
 
 #: Successors kept per item (the strongest); pruned to this when a row grows to twice as many.
 MAX_SUCCESSORS = 200

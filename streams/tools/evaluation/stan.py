@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from feedrec.model.evaluation.sknn import SessionPool
+from feedrec.streams.tools.evaluation.sknn import SessionPool
 
 HOUR, DAY = 3600.0, 86400.0
 

@@ -12,9 +12,9 @@ import msgspec
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from feedrec.streams.kafka import RECS_TOPIC, ensure_topics, make_producer, send, wait_for_broker
-from feedrec.streams.replay import replay
 from feedrec.streams.settings import Settings
-from feedrec.streams.simulator import SimConfig, run_simulation
+from feedrec.streams.tools.replay import replay
+from feedrec.streams.tools.simulator import SimConfig, run_simulation
 
 log = logging.getLogger(__name__)
 
