@@ -9,12 +9,13 @@ touches GPU symbols unless a GPU was asked for and found, so faiss-cpu imports i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faiss
 import numpy as np
 
 from feedrec.index.base import VectorIndex, as_queries, empty_results, pad_results, prepare_upsert
-from feedrec.model.exceptions import ConfigError
+from feedrec.index.exceptions import IndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,15 @@ class FaissIndex(VectorIndex):
         gpus = gpu_count()
         self.use_gpu = gpus > 0 if use_gpu is None else bool(use_gpu)
         if self.use_gpu and gpus == 0:
-            raise ConfigError("use_gpu=True but this faiss build sees no GPU: install faiss-gpu "
-                              "or leave use_gpu unset")
+            raise IndexUnavailable("use_gpu=True but this faiss build sees no GPU: install "
+                                   "faiss-gpu or leave use_gpu unset")
         self.name = "faiss-gpu" if self.use_gpu else "faiss-cpu"
         faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
-        self._cpu = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._gpu: faiss.Index | None = None
-        self._gpu_res = faiss.StandardGpuResources() if self.use_gpu else None
+        # Any: faiss's generated types leave out the numpy forms of its methods (remove_ids of
+        # an id array, search of a float32 block) that this code calls.
+        self._cpu: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._gpu: Any = None
+        self._gpu_res: Any = faiss.StandardGpuResources() if self.use_gpu else None
         self._stale = True
 
     def __len__(self) -> int:
@@ -80,7 +83,7 @@ class FaissIndex(VectorIndex):
         self._gpu = None
         self._stale = True
 
-    def _searcher(self, k: int) -> faiss.Index:
+    def _searcher(self, k: int) -> Any:
         """The GPU mirror (refreshed if stale) or, without a GPU or for huge k, the CPU index."""
         if not self.use_gpu or k > GPU_MAX_K:
             return self._cpu

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ import torch
 class RetrievalModel(ABC):
     """Item embeddings plus a user representation, learnt one micro-batch at a time.
 
-    Rows are dense integer ids handed out by :class:`model.vocab.IdMap`; a history is a
+    Rows are dense integer ids handed out by :class:`feedrec.model.vocab.IdMap`; a history is a
     ``(B, H)`` array of item rows, most recent first, padded with -1.
     """
 
@@ -50,9 +51,10 @@ class RetrievalModel(ABC):
         """Item rows whose vectors changed since the last call (for incremental index refresh)."""
 
     @abstractmethod
-    def state_dict(self) -> dict:
-        """Everything needed to rebuild the model exactly, as CPU tensors and plain data."""
+    def state(self) -> Any:
+        """Everything needed to rebuild the model exactly (a dataclass of CPU tensors and plain
+        data, written into checkpoints)."""
 
     @abstractmethod
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict`."""
+    def load(self, state: Any) -> None:
+        """Restore a :meth:`state`."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from feedrec.model import seen as seen_filters
+from feedrec.model.covisit import CoVisitsState
 from feedrec.model.items import ItemStats
 from feedrec.model.sources.base import Lookup, Query, Source
 from feedrec.model.sources.covisit import CoVisitation
@@ -76,9 +77,6 @@ class SourceConfig:
     categories: int = 2
     per_category: int = 20
     trending: int = 20
-    #: Weight of the i-th most recent history item in the history, co-visitation and category
-    #: features is ``history_decay ** i``.
-    history_decay: float = 0.8
     recency_half_life_s: float = 3600.0
     trending_refresh_s: float = 5.0
 
@@ -89,8 +87,6 @@ class SourceConfig:
         for name in ("covisit", "categories", "trending", "trending_refresh_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SourceConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.history_decay <= 1.0:
-            raise ValueError(f"SourceConfig.history_decay must be in (0, 1], got {self.history_decay}")
         long = self.covisit_long_half_life_s
         if self.covisit_half_life_s <= 0 or self.recency_half_life_s <= 0 or (
                 long is not None and long <= 0):
@@ -103,23 +99,40 @@ def _trim(rows: np.ndarray) -> np.ndarray:
     return rows[:, : filled[-1] + 1] if len(filled) else rows[:, :0]
 
 
-class Candidates:
-    """The sources, their refresh, and the merge of their proposals (see module docstring)."""
+@dataclass(frozen=True, slots=True)
+class CandidatesState:
+    """What the sources learned from the stream (the rest they recompute on refresh)."""
 
-    def __init__(self, cfg: SourceConfig, capacity: int) -> None:
+    covisit: CoVisitsState
+    covisit_long: CoVisitsState
+
+
+class Candidates:
+    """The sources, their refresh, and the merge of their proposals (see module docstring).
+
+    ``history_decay`` is the weight of the i-th most recent history item (``history_decay **
+    i``) in the history, co-visitation and category features: the model's
+    (:attr:`feedrec.model.twotower.ModelConfig.history_decay`)."""
+
+    def __init__(self, cfg: SourceConfig, capacity: int, history_decay: float) -> None:
+        if not 0.0 < history_decay <= 1.0:
+            raise ValueError(f"history_decay must be in (0, 1], got {history_decay}")
         self.cfg = cfg
         self.capacity = capacity
+        self.history_decay = history_decay
         self.category = CategoryTrending(cfg.categories, cfg.per_category)
+        self.covisit = CoVisitation("covisit", capacity, cfg.covisit_window, cfg.covisit_slots,
+                                    cfg.covisit_half_life_s, cfg.covisit, history_decay)
+        self.covisit_long = CoVisitation("covisit_long", capacity, cfg.covisit_window,
+                                         cfg.covisit_slots, cfg.covisit_long_half_life_s,
+                                         cfg.covisit, history_decay)
         self.sources: dict[str, Source] = {
-            "history": History(cfg.history_decay),
+            "history": History(history_decay),
             "other_sessions": OtherSessions(),
             "cart": Cart(),
             "purchased": Purchased(),
-            "covisit": CoVisitation("covisit", capacity, cfg.covisit_window, cfg.covisit_slots,
-                                    cfg.covisit_half_life_s, cfg.covisit, cfg.history_decay),
-            "covisit_long": CoVisitation("covisit_long", capacity, cfg.covisit_window,
-                                         cfg.covisit_slots, cfg.covisit_long_half_life_s,
-                                         cfg.covisit, cfg.history_decay),
+            "covisit": self.covisit,
+            "covisit_long": self.covisit_long,
             "category": self.category,
             "trending": Trending(cfg.trending),
             "nearest": Nearest(),
@@ -155,9 +168,10 @@ class Candidates:
 
     def collect(self, histories: np.ndarray, carted: np.ndarray, purchased: np.ndarray,
                 seen: Sequence[bytes], nearest: np.ndarray, stats: ItemStats, now_ms: int,
-                others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Merged candidates ``(B, C)`` (-1 padded, each row distinct) and their features
-        ``(B, C, len(FEATURES))``, the ``model`` column left at 0. ``histories``, ``carted``
+                others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Merged candidates ``(B, C)`` (-1 padded, each row distinct), their features
+        ``(B, C, len(FEATURES))``, the ``model`` column left at 0, and their category codes
+        ``(B, C)`` (-1: padding or unknown). ``histories``, ``carted``
         and ``purchased`` are ``(B, *)`` item rows, most recent first, -1 padded; ``seen`` each
         user's filters of everything they had (:mod:`model.seen`); ``others`` the latest items
         of each user's other open sessions (``(B, *)``, -1 padded; None: none known)."""
@@ -166,7 +180,7 @@ class Candidates:
         q = Query(hist, _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1)),
                   _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)),
                   np.asarray(nearest, dtype=np.int64).reshape(b, -1), stats, now_ms,
-                  category_shares(hist, stats, self.cfg.history_decay),
+                  category_shares(hist, stats, self.history_decay),
                   np.full((b, 0), -1, dtype=np.int64) if others is None
                   else np.asarray(others, dtype=np.int64).reshape(b, -1))
         proposals = {name: src.propose(q) for name, src in self.sources.items()}
@@ -192,8 +206,8 @@ class Candidates:
         safe = np.maximum(cand, 0)
         feats = np.zeros((*cand.shape, len(FEATURES)))
         own = evidence(cand)
-        for column, (_, feature) in enumerate(self._featured):
-            feats[..., _COL[feature]] = own[..., column]
+        for n, (_, feature) in enumerate(self._featured):
+            feats[..., _COL[feature]] = own[..., n]
         feats[..., _COL["purchased"]] = feats[..., _COL["purchased"]] > 0
         feats[..., _COL["seen"]] = (feats[..., _COL["history"]] > 0) | seen_filters.contains(
             seen, stats.key[safe])
@@ -211,7 +225,7 @@ class Candidates:
                                where=known & (total > 0))
             feats[..., _COL["in_category"]] = np.log1p(IN_CATEGORY_SCALE * share * within)
         popularity = np.log1p(stats.popularity[safe])
-        warm = (hist >= 0).any(axis=1)[:, None]
+        warm = np.asarray((hist >= 0).any(axis=1))[:, None]
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats[..., _COL["popularity"]] = np.where(warm, popularity, 0.0)
         feats[..., _COL["popularity_slow"]] = np.where(warm, np.log1p(stats.popularity_slow[safe]),
@@ -230,14 +244,14 @@ class Candidates:
             feats[..., _COL["latest_category"]] = np.maximum(
                 feats[..., _COL["latest_category"]], in_other)
         feats[cand < 0] = 0.0
-        return cand, feats
+        return cand, feats, cand_cats
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def state(self, rows_used: int) -> dict:
-        return {name: src.state(rows_used) for name, src in self.sources.items()}
+    def state(self, rows_used: int) -> CandidatesState:
+        return CandidatesState(self.covisit.state(rows_used), self.covisit_long.state(rows_used))
 
-    def load(self, state: dict) -> None:
-        for name, src in self.sources.items():
-            src.load(state[name])
+    def load(self, state: CandidatesState) -> None:
+        self.covisit.load(state.covisit)
+        self.covisit_long.load(state.covisit_long)
         self._refreshed = float("-inf")

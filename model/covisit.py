@@ -5,9 +5,8 @@ weights), so memory is bounded, updates and lookups are vectorised over a whole 
 Python dict grows with the catalogue. A new pair takes the weakest slot of its source if it is at
 least as strong, so the table keeps the heavy hitters while decay lets new pairs in.
 
-Decay needs no sweep: a weight is stored as ``w * exp(rate * (ts - origin))``, so a newer event
-counts more, and only comparisons and ratios of weights are ever used. When the factor grows too
-large for float32, every weight is rescaled once and the origin moves.
+Decay needs no sweep: weights are stored with a moving origin (:class:`feedrec.model.decay.MovingOrigin`),
+so a newer event counts more, and only comparisons and ratios of weights are ever used.
 
 Rows are reused after an id is evicted. Each row has an epoch, bumped on reuse, and each entry
 records its neighbour's epoch when written, so an entry that points at a reused row is ignored.
@@ -15,12 +14,11 @@ records its neighbour's epoch when written, so an entry that points at a reused 
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
-#: Rescale stored weights once the growth factor passes exp(RESCALE_AT).
-RESCALE_AT = 30.0
+from feedrec.model.decay import MovingOrigin
 
 
 def stable_order(keys: np.ndarray) -> np.ndarray:
@@ -65,26 +63,21 @@ class CoVisits:
             raise ValueError("capacity and slots must be >= 1 and half_life_s > 0 (or None)")
         self.capacity = capacity
         self.slots = slots
-        #: None keeps every pair at full weight: a table for streams that span months.
-        self.rate_per_ms = 0.0 if half_life_s is None else math.log(2) / (half_life_s * 1000.0)
+        #: A half-life of None keeps every pair at full weight: a table for streams that span
+        #: months.
+        self.decay = MovingOrigin(half_life_s)
         self.neighbour = np.full((capacity, slots), -1, dtype=np.int32)
         self.weight = np.zeros((capacity, slots), dtype=np.float32)
         self.stamp = np.zeros((capacity, slots), dtype=np.int32)
         self.epoch = np.zeros(capacity, dtype=np.int32)
-        self.origin_ms: int | None = None
 
     # -- learning ----------------------------------------------------------------------------
 
     def _grow(self, ts_ms: np.ndarray) -> np.ndarray:
         """Per-event growth factors, rescaling the table first if the newest would overflow."""
-        if self.origin_ms is None:
-            self.origin_ms = int(ts_ms.min())
-        x = self.rate_per_ms * (ts_ms - self.origin_ms).astype(np.float64)
-        if x.max(initial=0.0) > RESCALE_AT:
-            shift = int(ts_ms.max()) - self.origin_ms
-            self.weight *= np.float32(math.exp(-self.rate_per_ms * shift))
-            self.origin_ms += shift
-            x -= self.rate_per_ms * shift
+        x, rescale = self.decay.exponents(ts_ms)
+        if rescale is not None:
+            self.weight *= np.float32(rescale)
         return np.exp(x)
 
     def observe(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
@@ -161,21 +154,28 @@ class CoVisits:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def state(self, rows_used: int) -> dict:
-        return {
-            "neighbour": self.neighbour[:rows_used].copy(),
-            "weight": self.weight[:rows_used].copy(),
-            "stamp": self.stamp[:rows_used].copy(),
-            "epoch": self.epoch[:rows_used].copy(),
-            "origin_ms": self.origin_ms,
-        }
+    def state(self, rows_used: int) -> CoVisitsState:
+        return CoVisitsState(self.neighbour[:rows_used].copy(), self.weight[:rows_used].copy(),
+                             self.stamp[:rows_used].copy(), self.epoch[:rows_used].copy(),
+                             self.decay.origin_ms)
 
-    def load(self, state: dict) -> None:
-        n = len(state["neighbour"])
-        if n > self.capacity or state["neighbour"].shape[1] != self.slots:
+    def load(self, state: CoVisitsState) -> None:
+        n = len(state.neighbour)
+        if n > self.capacity or state.neighbour.shape[1] != self.slots:
             raise ValueError("co-visitation state does not fit this table's capacity and slots")
-        self.neighbour[:n] = state["neighbour"]
-        self.weight[:n] = state["weight"]
-        self.stamp[:n] = state["stamp"]
-        self.epoch[:n] = state["epoch"]
-        self.origin_ms = state["origin_ms"]
+        self.neighbour[:n] = state.neighbour
+        self.weight[:n] = state.weight
+        self.stamp[:n] = state.stamp
+        self.epoch[:n] = state.epoch
+        self.decay.origin_ms = state.origin_ms
+
+
+@dataclass(frozen=True, slots=True)
+class CoVisitsState:
+    """The rows in use of a :class:`CoVisits` table, and its decay's origin."""
+
+    neighbour: np.ndarray
+    weight: np.ndarray
+    stamp: np.ndarray
+    epoch: np.ndarray
+    origin_ms: int | None

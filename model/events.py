@@ -1,24 +1,25 @@
 """Event schema and the validating batch decoder.
 
-Everything that reaches the learner has passed through :func:`decode_batch`: a record is either a
-well-formed :class:`Event` or a :class:`Rejection` with a machine-readable reason that the adapter
-sends to the dead-letter topic. Decoding never raises on bad input.
+Everything that reaches the learner has passed through :func:`decode_events`: an input record is
+either a well-formed :class:`Event` or :class:`Refused` with a machine-readable reason (the
+worker sends those to its dead-letter topic). Decoding never raises on bad input.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Generic, Protocol, TypeVar
 
 import msgspec
 
 #: Event types in the order used for per-type counters and weights.
 EVENT_TYPES: tuple[str, ...] = ("browse", "click", "cart", "purchase")
-TOPIC_PREFIX = "events."
-#: Input topic name -> event type.
-TOPIC_TYPES: dict[str, str] = {TOPIC_PREFIX + t: t for t in EVENT_TYPES}
+#: How much an event of each type teaches: purchase > cart > click > browse. The learning
+#: weight of the pipeline (``FEEDREC_EVENT_WEIGHTS`` overrides it) and of every baseline of the
+#: evaluation.
+EVENT_WEIGHTS: Mapping[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
 
 MAX_ID_LEN = 128
 
@@ -50,22 +51,36 @@ class CatalogItem(msgspec.Struct, omit_defaults=True):
     available: bool = True
 
 
+class Payload(Protocol):
+    """An input record as the core sees it: the event type its channel carries (None: a channel
+    that carries no events), its bytes, and where it came from: the ``source`` it was read from
+    and its ``position`` there, increasing along a source (the worker's records are Kafka
+    messages: ``topic/partition`` and offset)."""
+
+    @property
+    def event_type(self) -> str | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def position(self) -> int: ...
+
+
+P = TypeVar("P", bound=Payload)
+
+#: Where an input record came from: its source and its position there (see :class:`Payload`).
+Position = tuple[str, int]
+
+
 @dataclass(frozen=True, slots=True)
-class Record:
-    """A raw message as the adapter received it; the coordinates go into dead letters."""
+class Refused(Generic[P]):
+    """Why an input record was refused; ``reason`` is one of :data:`REASONS`."""
 
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    key: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a record was refused; ``reason`` is one of :data:`REASONS`."""
-
-    record: Record
+    record: P
     reason: str
     detail: str
 
@@ -139,48 +154,47 @@ def _refusal(exc: Exception) -> Refusal:
     return "internal_error", f"the decoder failed: {exc!r}"
 
 
-def _payload_refusal(value: bytes | None, max_bytes: int) -> Refusal | None:
-    """Why ``value`` cannot be decoded at all, or None; raises UnicodeDecodeError on bad UTF-8
-    (msgspec skips unknown fields without checking their UTF-8, so it is checked here)."""
+def _decodable(value: bytes | None, max_bytes: int) -> bytes | Refusal:
+    """``value`` if the decoder may be given it, else why it cannot be decoded at all; raises
+    UnicodeDecodeError on bad UTF-8 (msgspec skips unknown fields without checking their
+    UTF-8, so it is checked here)."""
     if value is None:
         return "bad_json", "no value (a tombstone)"
     if len(value) > max_bytes:
         return "too_large", f"{len(value)} bytes; limit {max_bytes} bytes"
     if not value.isascii():
         str(value, "utf-8")
-    return None
+    return value
 
 
-def decode_batch(
-    records: Sequence[Record], now_ms: int, limits: ValidationLimits = ValidationLimits()
-) -> tuple[list[Event], list[Rejection]]:
-    """Decode and validate ``records``; return the good events in input order and the rejections.
+def decode_events(
+    records: Sequence[P], now_ms: int, limits: ValidationLimits = ValidationLimits()
+) -> tuple[list[Event], list[Refused[P]]]:
+    """Decode and validate ``records``; return the good events in input order and the refusals.
 
     Never raises, whatever the bytes: every record is either an event or exactly one
-    rejection, so one poison record never costs the good ones beside it.
+    refusal, so one poison record never costs the good ones beside it.
     """
     events: list[Event] = []
-    rejected: list[Rejection] = []
+    rejected: list[Refused[P]] = []
     lo = now_ms - limits.max_age_ms
     hi = now_ms + limits.max_future_ms
     max_bytes = limits.max_payload_bytes
     decode = _decoder.decode
-    types = TOPIC_TYPES
     refusal: Refusal
     for rec in records:
         try:
-            value = rec.value
-            event_type = types.get(rec.topic)
+            event_type = rec.event_type
             if event_type is None:
-                refusal = ("unknown_event_type", f"no event type for topic {rec.topic!r}")
-            elif (payload := _payload_refusal(value, max_bytes)) is not None:
-                refusal = payload
+                refusal = ("unknown_event_type", f"no event type for {rec.source!r}")
+            elif isinstance(value := _decodable(rec.value, max_bytes), tuple):
+                refusal = value
             else:
                 ev = decode(value)
                 if ev.event_type is not None and ev.event_type != event_type:
                     refusal = (
                         "unknown_event_type" if ev.event_type not in EVENT_TYPES else "bad_value",
-                        f"event_type {ev.event_type!r} on topic {rec.topic!r}",
+                        f"event_type {ev.event_type!r} on {rec.source!r}",
                     )
                 elif not lo <= ev.ts <= hi:
                     refusal = ("ts_out_of_range",
@@ -191,7 +205,7 @@ def decode_batch(
                     continue
         except Exception as exc:
             refusal = _refusal(exc)
-        rejected.append(Rejection(rec, *refusal))
+        rejected.append(Refused(rec, *refusal))
     return events, rejected
 
 
@@ -203,10 +217,10 @@ def decode_catalog_item(
     Never raises; the same reasons as for events (``too_large`` over ``max_bytes``).
     """
     try:
-        refusal = _payload_refusal(value, max_bytes)
-        if refusal is not None:
-            return refusal
-        return _catalog_decoder.decode(value)
+        usable = _decodable(value, max_bytes)
+        if isinstance(usable, tuple):
+            return usable
+        return _catalog_decoder.decode(usable)
     except Exception as exc:
         return _refusal(exc)
 

@@ -1,39 +1,22 @@
 """What the ranker knows about items besides their embeddings, as arrays indexed by item row.
 
-Catalogue records arrive on their own thread (the ``items`` topic tailer) and are queued; the
-pipeline applies them between batches, so the arrays are only ever written by one thread.
+Catalogue records may arrive on another thread (the worker's ``items`` topic reader): they are
+queued (:meth:`ItemStats.queue`) and applied between batches, so the arrays are only ever
+written by the thread that runs the pipeline.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
+from feedrec.model.decay import add_decayed, rate_per_ms
 from feedrec.model.events import CatalogItem
 from feedrec.model.seen import item_keys
 
 UNKNOWN_CATEGORY = -1
-
-
-def add_decayed(
-    scores: np.ndarray,
-    clock_ms: int,
-    decay_per_ms: float,
-    rows: np.ndarray,
-    weights: np.ndarray,
-    ts_ms: np.ndarray,
-) -> int:
-    """Decay ``scores`` (in place) from ``clock_ms`` to the newest time, then add each weight
-    decayed from its own timestamp; returns the new clock."""
-    newest = int(ts_ms.max(initial=clock_ms))
-    if newest > clock_ms:
-        if clock_ms:
-            scores *= math.exp(-decay_per_ms * (newest - clock_ms))
-        clock_ms = newest
-    np.add.at(scores, rows, weights * np.exp(-decay_per_ms * (clock_ms - ts_ms)))
-    return clock_ms
 
 
 class ItemStats:
@@ -48,19 +31,19 @@ class ItemStats:
         self.capacity = capacity
         self.popularity = np.zeros(capacity, dtype=np.float64)
         self.popularity_slow = np.zeros(capacity, dtype=np.float64)
-        self._slow_per_ms = math.log(2) / (slow_half_life_s * 1000.0)
+        self._slow_per_ms = rate_per_ms(slow_half_life_s)
         self._slow_clock_ms = 0
         self.last_ts = np.zeros(capacity, dtype=np.int64)
         self.category = np.full(capacity, UNKNOWN_CATEGORY, dtype=np.int32)
         self.available = np.ones(capacity, dtype=bool)
         #: The item's key in users' seen filters (:func:`model.seen.item_key`); 0 for none yet.
         self.key = np.zeros(capacity, dtype=np.uint64)
-        self._decay_per_ms = math.log(2) / (popularity_half_life_s * 1000.0)
+        self._decay_per_ms = rate_per_ms(popularity_half_life_s)
         self._clock_ms = 0
         self._categories: dict[str, int] = {}
         #: Catalogue records, by item id, including items that have no row yet.
         self.catalog: dict[str, CatalogItem] = {}
-        self.pending: deque[CatalogItem] = deque()
+        self._queued: deque[CatalogItem] = deque()
 
     def category_code(self, name: str) -> int:
         code = self._categories.get(name)
@@ -122,14 +105,50 @@ class ItemStats:
         if rec.category is not None:
             self.category[row] = self.category_code(rec.category)
 
+    def queue(self, item: CatalogItem) -> None:
+        """A catalogue record to apply before the next batch; safe from any thread."""
+        self._queued.append(item)
+
     def apply_catalog(self, row_of: dict[str, int]) -> int:
         """Apply queued catalogue records; ``row_of`` maps item ids that have rows."""
         n = 0
-        while self.pending:
-            rec = self.pending.popleft()
+        while self._queued:
+            rec = self._queued.popleft()
             self.catalog[rec.item_id] = rec
             row = row_of.get(rec.item_id)
             if row is not None:
                 self._apply(row, rec)
             n += 1
         return n
+
+    def state(self, rows_used: int) -> ItemStatsState:
+        return ItemStatsState(
+            self.popularity.copy(), self.popularity_slow.copy(), self._clock_ms,
+            self._slow_clock_ms, self.last_ts.copy(), self.category.copy(),
+            self.available.copy(), dict(self._categories), self.key[:rows_used].copy())
+
+    def load(self, state: ItemStatsState) -> None:
+        self.popularity[:] = state.popularity
+        self.popularity_slow[:] = state.popularity_slow
+        self._clock_ms = int(state.clock_ms)
+        self._slow_clock_ms = int(state.slow_clock_ms)
+        self.last_ts[:] = state.last_ts
+        self.category[:] = state.category
+        self.available[:] = state.available
+        self._categories = dict(state.categories)
+        self.key[: len(state.key)] = state.key
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStatsState:
+    """:class:`ItemStats` in a checkpoint (``key`` only for the rows in use)."""
+
+    popularity: np.ndarray
+    popularity_slow: np.ndarray
+    clock_ms: int
+    slow_clock_ms: int
+    last_ts: np.ndarray
+    category: np.ndarray
+    available: np.ndarray
+    categories: dict[str, int]
+    key: np.ndarray

@@ -11,6 +11,7 @@ the step sizes sane for features on different scales.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,14 +111,24 @@ class OnlineRanker:
     def as_dict(self) -> dict[str, float]:
         return {name: float(v) for name, v in zip(FEATURES, self.weights, strict=True)}
 
-    def state(self) -> dict:
-        return {"weights": self.weights.copy(), "g2": self._g2.copy(), "steps": self.steps,
-                "context_weights": self.context_weights.copy(),
-                "context_g2": self._context_g2.copy()}
+    def state(self) -> RankerState:
+        return RankerState(self.weights.copy(), self._g2.copy(), self.steps,
+                           self.context_weights.copy(), self._context_g2.copy())
 
-    def load(self, state: Mapping) -> None:
-        self.weights = np.asarray(state["weights"], dtype=np.float64).copy()
-        self._g2 = np.asarray(state["g2"], dtype=np.float64).copy()
-        self.steps = int(state["steps"])
-        self.context_weights = np.asarray(state["context_weights"], dtype=np.float64).copy()
-        self._context_g2 = np.asarray(state["context_g2"], dtype=np.float64).copy()
+    def load(self, state: RankerState) -> None:
+        self.weights = np.asarray(state.weights, dtype=np.float64).copy()
+        self._g2 = np.asarray(state.g2, dtype=np.float64).copy()
+        self.steps = int(state.steps)
+        self.context_weights = np.asarray(state.context_weights, dtype=np.float64).copy()
+        self._context_g2 = np.asarray(state.context_g2, dtype=np.float64).copy()
+
+
+@dataclass(frozen=True, slots=True)
+class RankerState:
+    """An :class:`OnlineRanker`'s weights and Adagrad sums, shared and per context."""
+
+    weights: np.ndarray
+    g2: np.ndarray
+    steps: int
+    context_weights: np.ndarray
+    context_g2: np.ndarray

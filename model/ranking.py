@@ -1,7 +1,7 @@
 """Ranking: from scored candidates to the list a user is shown.
 
-The scores come from the ranker (:mod:`model.ranker`); availability is applied in one vectorised
-pass over the whole batch; only the business rules that depend on the user (already purchased)
+The scores come from the ranker (:mod:`feedrec.model.ranker`); availability is applied in one
+vectorised pass over the whole batch; only the business rules that depend on the user (already purchased)
 and the per-category diversity cap walk candidates in Python, and they stop as soon as ``top_n``
 items are chosen.
 """
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feedrec.model.items import UNKNOWN_CATEGORY, ItemStats
-from feedrec.model.windowed import WindowedMean
+from feedrec.model.items import UNKNOWN_CATEGORY
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,51 +47,37 @@ class RankConfig:
             )
 
 
-class RepeatShare(WindowedMean):
-    """The share of recent feedback events of returning users (users with a history) that are
-    on an item the user already had, over an exponential window of about ``window`` of them.
-    Users seen for the first time cannot come back to anything, so they do not count.
-
-    :meth:`observe` takes ``feedback`` events of returning users and how many of them were on
-    an item they had."""
-
-    def __init__(self, window: float = 5000.0, evidence: float = 200.0) -> None:
-        super().__init__(window, evidence)
-
-    @property
-    def share(self) -> float | None:
-        """None until ``evidence`` feedback events have been seen."""
-        return self.mean
-
-    def hide_seen(self, cfg: RankConfig) -> bool:
-        if cfg.seen != "auto":
-            return cfg.seen == "hide"
-        share = self.share
-        return share is not None and share < cfg.repeat_floor
+def hides_seen(cfg: RankConfig, repeat_share: float | None) -> bool:
+    """Whether lists leave out items the user already had, given the share of feedback events
+    that go back to one (:class:`feedrec.model.state.RepeatShare`; None: not known yet)."""
+    if cfg.seen != "auto":
+        return cfg.seen == "hide"
+    return repeat_share is not None and repeat_share < cfg.repeat_floor
 
 
 def rank(
     rows: np.ndarray,
     scores: np.ndarray,
     excluded: Sequence[set[int]],
-    stats: ItemStats,
     cfg: RankConfig,
+    available: np.ndarray,
+    categories: np.ndarray,
     current: Sequence[Collection[int]] | None = None,
 ) -> list[list[tuple[int, float]]]:
     """Pick each user's top-N ``(row, score)`` from their candidate rows.
 
-    ``rows``/``scores`` are ``(B, K)`` (-1 rows and -inf scores are padding); ``excluded[b]``
-    holds rows user ``b`` must not see (already purchased); unavailable items are dropped.
-    ``current[b]`` holds the category codes user ``b`` is shopping in (those of the latest item
-    of each of their open sessions): they are not capped.
+    ``rows``/``scores`` are ``(B, K)`` (-1 rows and -inf scores are padding), ``available`` and
+    ``categories`` the items' availability and category codes (-1: unknown), alike;
+    ``excluded[b]`` holds rows user ``b`` must not see (already purchased); unavailable items
+    are dropped. ``current[b]`` holds the category codes user ``b`` is shopping in (those of
+    the latest item of each of their open sessions): they are not capped.
     """
-    valid = rows >= 0
-    ok = valid & stats.available[np.where(valid, rows, 0)] & np.isfinite(scores)
+    ok = (rows >= 0) & available & np.isfinite(scores)
     score = np.where(ok, scores.astype(np.float64), -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")
     ranked_rows = np.take_along_axis(rows, order, axis=1)
     ranked_scores = np.take_along_axis(score, order, axis=1)
-    cats = stats.category_of(ranked_rows)
+    cats = np.take_along_axis(categories, order, axis=1)
     # Most lists fill from their first few candidates: those are read into Python first, and
     # the rest only for a list that runs out of them.
     head = min(rows.shape[1], 4 * cfg.top_n)

@@ -49,9 +49,9 @@ class IndexRefresher:
         """Rows changed but not yet pushed (also collects from the model)."""
         return self._collect()
 
-    def maybe_refresh(self, now: float | None = None, force: bool = False) -> int:
-        """Push pending rows if due (interval elapsed, enough changes, or ``force``); rows pushed."""
-        now = time.monotonic() if now is None else now
+    def maybe_refresh(self, now: float, force: bool = False) -> int:
+        """Push pending rows if due (``interval_s`` elapsed by ``now``, a monotonic time in
+        seconds; enough changes; or ``force``); rows pushed."""
         n = self._collect()
         if n == 0:
             return 0
@@ -74,7 +74,7 @@ class IndexRefresher:
         inside = rows[(rows >= 0) & (rows < len(self._pending))]
         self._pending[inside] = False
 
-    def full_rebuild(self, rows_in_use: np.ndarray, now: float | None = None) -> int:
+    def full_rebuild(self, rows_in_use: np.ndarray, now: float) -> int:
         """Make the index hold exactly ``rows_in_use`` with current vectors; rows pushed."""
         t0 = time.perf_counter()
         rows = np.unique(np.asarray(rows_in_use, dtype=np.int64).reshape(-1))
@@ -84,7 +84,7 @@ class IndexRefresher:
         self.index.clear()
         if len(rows):
             self.index.upsert(rows, self.model.item_vectors(rows))
-        self._last = time.monotonic() if now is None else now
+        self._last = now
         self.last_pushed = len(rows)
         self.last_duration = time.perf_counter() - t0
         return len(rows)

@@ -60,14 +60,15 @@ def add_many(seen: bytes, count: int, item_ids: Sequence[str]) -> tuple[bytes, i
     if not item_ids:
         return seen, count
     older = seen[:-FILTER_BYTES]
-    newest = int.from_bytes(seen[-FILTER_BYTES:], "little") if seen else None
+    started = bool(seen)  # whether there is a newest filter yet
+    newest = int.from_bytes(seen[-FILTER_BYTES:], "little") if started else 0
     for item_id in item_ids:
-        if newest is None or count >= PER_FILTER:
-            if newest is not None:
+        if not started or count >= PER_FILTER:
+            if started:
                 older += newest.to_bytes(FILTER_BYTES, "little")
                 if len(older) > (MAX_FILTERS - 1) * FILTER_BYTES:
                     older = older[FILTER_BYTES:]
-            newest, count = 0, 0
+            newest, count, started = 0, 0, True
         mask = _mask(item_id)
         if newest & mask != mask:
             newest |= mask

@@ -7,16 +7,16 @@ changelog-backed table without knowing its shape. All lists are bounded and most
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
 
 from feedrec.model import seen
 from feedrec.model.events import EVENT_TYPES, Event
-from feedrec.model.windowed import WindowedMean
+from feedrec.model.windowed import WindowedMean, WindowedMeanState
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -81,12 +81,9 @@ MAX_SESSIONS = 3
 OPEN_GAPS = 5.0
 
 
-_Ints = TypeVar("_Ints", int, np.ndarray)
-
-
-def context_of(last: _Ints, others_open: bool | np.ndarray) -> _Ints:
-    """Index into :data:`CONTEXTS` of what the user did last (index into :data:`LAST`) and
-    whether another of their sessions is open: ints and a bool, or arrays of them."""
+def context_of(last: np.ndarray, others_open: np.ndarray) -> np.ndarray:
+    """Indices into :data:`CONTEXTS` of what each user did last (indices into :data:`LAST`) and
+    whether another of their sessions is open."""
     return last + len(EVENT_TYPES) * (others_open & (last > 0))
 
 
@@ -117,11 +114,29 @@ class SessionGaps:
         mean = self._gaps.mean
         return None if mean is None else OPEN_GAPS * mean
 
-    def state(self) -> dict:
+    def state(self) -> WindowedMeanState:
         return self._gaps.state()
 
-    def load(self, state: Mapping) -> None:
+    def load(self, state: WindowedMeanState) -> None:
         self._gaps.load(state)
+
+
+class RepeatShare(WindowedMean):
+    """The share of recent feedback events of returning users (users with a history) that are
+    on an item the user already had, over an exponential window of about ``window`` of them.
+    Users seen for the first time cannot come back to anything, so they do not count.
+
+    :meth:`observe` takes ``feedback`` events of returning users and how many of them were on
+    an item they had. The ranking hides seen items where hardly anyone comes back
+    (:func:`feedrec.model.ranking.hides_seen`)."""
+
+    def __init__(self, window: float = 5000.0, evidence: float = 200.0) -> None:
+        super().__init__(window, evidence)
+
+    @property
+    def share(self) -> float | None:
+        """None until ``evidence`` feedback events have been seen."""
+        return self.mean
 
 
 class Context(NamedTuple):

@@ -10,7 +10,7 @@ step costs O(batch), never O(capacity): no optimizer ever walks the whole table.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from feedrec.model.exceptions import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Bumped when the layout of :meth:`EmbeddingModel.state_dict` changes.
+#: Bumped when the layout of :class:`EmbeddingState` changes.
 STATE_FORMAT = 2
 
 
@@ -283,10 +283,10 @@ class EmbeddingModel(RetrievalModel):
             q[known] += self._users.weight.numpy()[user_rows[known]]
             return q
         users, hist = self._long(user_rows), self._long(hist_np)
-        known = (users >= 0).unsqueeze(1).to(self._users.weight.dtype)
-        q = self._users.weight[users.clamp(min=0)] * known
-        q += self._pool(self._items.weight, hist.clamp(min=0), hist)
-        return q.float().cpu().numpy()
+        has_row = (users >= 0).unsqueeze(1).to(self._users.weight.dtype)
+        vecs = self._users.weight[users.clamp(min=0)] * has_row
+        vecs += self._pool(self._items.weight, hist.clamp(min=0), hist)
+        return vecs.float().cpu().numpy()
 
     @torch.no_grad()
     def item_vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -313,9 +313,9 @@ class EmbeddingModel(RetrievalModel):
             return np.where(rows >= 0, out, -np.inf).astype(np.float32)
         vecs = torch.from_numpy(np.ascontiguousarray(user_vecs, dtype=np.float32)).to(self.device)
         r = self._long(rows)
-        items = self._items.weight[r.clamp(min=0)]
-        out = torch.einsum("bd,bcd->bc", vecs.reshape(b, self.dim), items)
-        return out.masked_fill(r < 0, float("-inf")).cpu().numpy()
+        scores = torch.einsum("bd,bcd->bc", vecs.reshape(b, self.dim),
+                              self._items.weight[r.clamp(min=0)])
+        return scores.masked_fill(r < 0, float("-inf")).cpu().numpy()
 
     def pop_dirty_items(self) -> np.ndarray:
         """Rows changed since the last call, sorted; O(capacity / 8) bytes scanned, no Python loop."""
@@ -351,38 +351,28 @@ class EmbeddingModel(RetrievalModel):
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
+    def state(self) -> EmbeddingState:
         """CPU copies (the live tensors keep changing) of weights, moments, counters and RNG."""
 
         def cpu(t: torch.Tensor, rows: int) -> torch.Tensor:
             return t[:rows].detach().to("cpu", copy=True)
 
         nu, ni = self._users_used, self._items_used
+        return EmbeddingState(
+            format=STATE_FORMAT, config=self.config, version=self.version, adam_t=self._adam_t,
+            items_used=ni, users_used=nu, user_emb=cpu(self._users.weight, nu),
+            item_emb=cpu(self._items.weight, ni), user_moments=cpu(self._users.moments, nu),
+            item_moments=cpu(self._items.moments, ni), rng=self._gen.get_state())
 
-        return {
-            "format": STATE_FORMAT,
-            "config": asdict(self.config),
-            "version": self.version,
-            "adam_t": self._adam_t,
-            "items_used": ni,
-            "users_used": nu,
-            "user_emb": cpu(self._users.weight, nu),
-            "item_emb": cpu(self._items.weight, ni),
-            "user_moments": cpu(self._users.moments, nu),
-            "item_moments": cpu(self._items.moments, ni),
-            "rng": self._gen.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict`; refuse shapes that do not fit this model's settings."""
-        if state.get("format") != STATE_FORMAT:
+    def load(self, state: EmbeddingState) -> None:
+        """Restore a :meth:`state`; refuse shapes that do not fit this model's settings."""
+        if state.format != STATE_FORMAT:
             raise CheckpointError(
-                f"model state has format {state.get('format')!r}, this code reads {STATE_FORMAT}: "
+                f"model state has format {state.format!r}, this code reads {STATE_FORMAT}: "
                 "it was written by another version of feedrec; start from an empty "
                 "FEEDREC_DATA_DIR"
             )
-        known = {f.name for f in fields(ModelConfig)}
-        saved = ModelConfig(**{k: v for k, v in state["config"].items() if k in known})
+        saved = state.config
         ours = (self.config.dim, self.config.user_capacity, self.config.item_capacity)
         theirs = (saved.dim, saved.user_capacity, saved.item_capacity)
         if ours != theirs:
@@ -392,14 +382,32 @@ class EmbeddingModel(RetrievalModel):
                 "empty FEEDREC_DATA_DIR"
             )
         with torch.no_grad():
-            for table, prefix in ((self._users, "user"), (self._items, "item")):
-                weight = state[f"{prefix}_emb"]
+            for table, weight, moments in ((self._users, state.user_emb, state.user_moments),
+                                           (self._items, state.item_emb, state.item_moments)):
                 table.weight[: len(weight)].copy_(weight.to(self.device))
-                table.moments[: len(weight)].copy_(state[f"{prefix}_moments"].to(self.device))
-        self._gen.set_state(state["rng"])
-        self.version = max(self.version, int(state["version"]))
-        self._adam_t = int(state["adam_t"])
-        self._items_used = int(state["items_used"])
-        self._users_used = int(state.get("users_used", len(state["user_emb"])))
+                table.moments[: len(weight)].copy_(moments.to(self.device))
+        self._gen.set_state(state.rng)
+        self.version = max(self.version, int(state.version))
+        self._adam_t = int(state.adam_t)
+        self._items_used = int(state.items_used)
+        self._users_used = int(state.users_used)
         self._dirty[:] = False
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingState:
+    """An :class:`EmbeddingModel` in a checkpoint: the rows in use of both tables with their
+    Adam moments, the step counters and the sampling RNG."""
+
+    format: int
+    config: ModelConfig
+    version: int
+    adam_t: int
+    items_used: int
+    users_used: int
+    user_emb: torch.Tensor
+    item_emb: torch.Tensor
+    user_moments: torch.Tensor
+    item_moments: torch.Tensor
+    rng: torch.Tensor
 

@@ -4,7 +4,7 @@ learns from the stream itself (how often shoppers come back, how long sessions s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class WindowedMean:
@@ -27,8 +27,14 @@ class WindowedMean:
     def mean(self) -> float | None:
         return self.total / self.count if self.count >= self.evidence else None
 
-    def state(self) -> dict:
-        return {"count": self.count, "total": self.total}
+    def state(self) -> WindowedMeanState:
+        return WindowedMeanState(self.count, self.total)
 
-    def load(self, state: Mapping) -> None:
-        self.count, self.total = float(state["count"]), float(state["total"])
+    def load(self, state: WindowedMeanState) -> None:
+        self.count, self.total = float(state.count), float(state.total)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowedMeanState:
+    count: float
+    total: float

@@ -1,4 +1,4 @@
-"""The catalogue reader: tails the compacted ``items`` topic into the pipeline's item stats.
+"""The catalogue reader: tails the compacted ``items`` topic into the pipeline's item statistics.
 
 It must outlive anything the topic or the broker does to it: a record that cannot be used is
 dead-lettered (``feedrec.topic=items``) and skipped, a consumer error is logged and the client
@@ -19,15 +19,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from feedrec.model.events import (
-    CatalogItem,
-    Record,
-    Rejection,
-    ValidationLimits,
-    decode_catalog_item,
-)
-from feedrec.model.pipeline import Pipeline
-from feedrec.streams.kafka import ITEMS_TOPIC
+from feedrec.model.events import CatalogItem, Refused, ValidationLimits, decode_catalog_item
+from feedrec.streams.records import Record, Rejection
+from feedrec.streams.topics import ITEMS_TOPIC
 
 log = logging.getLogger("feedrec.catalog")
 
@@ -45,19 +39,21 @@ def _consumer(bootstrap: str) -> Any:
 class CatalogTailer(threading.Thread):
     """Reads the compacted ``items`` topic from the start, in every worker, for as long as it runs.
 
+    ``apply`` gets every catalogue record that can be used (the worker passes
+    :meth:`feedrec.model.pipeline.Pipeline.add_catalog`, which queues it for the next batch);
     ``reject`` gets the :class:`Rejection` of each record that cannot be used (the worker passes
     :func:`streams.deadletter.dead_letter_sink`); without it such records are only logged.
     ``consumer_factory`` and ``retry_s`` are for tests.
     """
 
-    def __init__(self, bootstrap: str, pipeline: Pipeline,
+    def __init__(self, bootstrap: str, apply: Callable[[CatalogItem], None],
                  reject: Callable[[Rejection], None] | None = None,
                  limits: ValidationLimits | None = None,
                  consumer_factory: Callable[[str], Any] = _consumer,
                  retry_s: float = 1.0) -> None:
         super().__init__(name="feedrec-catalog", daemon=True)
         self._servers = bootstrap
-        self._pipeline = pipeline
+        self._apply_item = apply
         self._reject = reject
         self._max_bytes = (limits or ValidationLimits()).max_payload_bytes
         self._factory = consumer_factory
@@ -123,13 +119,12 @@ class CatalogTailer(threading.Thread):
             return  # a tombstone: compaction's delete marker, not an item
         got = decode_catalog_item(value, self._max_bytes)
         if isinstance(got, CatalogItem):
-            self._pipeline.stats.pending.append(got)
+            self._apply_item(got)
             self.records += 1
             return
         reason, detail = got
         self.refused += 1
-        rej = Rejection(Record(msg.topic() or ITEMS_TOPIC, msg.partition(), msg.offset(), value,
-                               msg.key()), reason, detail)
+        rej: Rejection = Refused(Record.of(msg), reason, detail)
         log.warning("catalogue record %s[%d]@%d refused: %s (%s)", rej.record.topic,
                     rej.record.partition, rej.record.offset, reason, detail[:200])
         if self._reject is not None:

@@ -1,7 +1,9 @@
 """Atomic checkpoints: a crash mid-write leaves the previous checkpoint intact.
 
 Each checkpoint is one file, ``ckpt-<version>.pt``, written to a temporary name, fsynced and
-renamed into place; the newest readable one wins on load, and only the last few are kept.
+renamed into place; the newest readable one wins on load, and only the last few are kept. The
+worker writes the pipeline's :class:`~feedrec.model.snapshot.Snapshot` (:func:`save_snapshot`,
+:func:`load_snapshot`) in its plain form: nested dicts of tensors, arrays and numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import torch
 
 from feedrec.model.exceptions import CheckpointError
+from feedrec.model.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ def _checkpoints(directory: Path) -> list[tuple[int, Path]]:
         names = [p for p in directory.iterdir() if _NAME.match(p.name)]
     except OSError as exc:
         raise CheckpointError(f"cannot list checkpoint directory {directory}: {exc}") from exc
-    return sorted((int(_NAME.match(p.name).group(1)), p) for p in names)  # type: ignore[union-attr]
+    return sorted((int(p.name[5:17]), p) for p in names)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -43,6 +46,18 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def save_snapshot(directory: Path, snap: Snapshot, keep: int = KEEP) -> Path:
+    """Write the pipeline's snapshot atomically (see :func:`save_checkpoint`)."""
+    return save_checkpoint(directory, snap.to_plain(), keep)
+
+
+def load_snapshot(directory: Path) -> Snapshot | None:
+    """The newest snapshot that loads, or ``None``; :class:`CheckpointError` when it is of
+    another layout (see :func:`load_latest`)."""
+    payload = load_latest(directory)
+    return None if payload is None else Snapshot.from_plain(payload)
 
 
 def save_checkpoint(directory: Path, payload: dict, keep: int = KEEP) -> Path:

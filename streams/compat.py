@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from faust.stores.memory import Store as MemoryStore
@@ -29,6 +30,8 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
+
+from feedrec.streams.records import position
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +57,13 @@ def true_last_offsets(bootstrap: str, marks: Mapping[TP, int], timeout: float = 
         idle_since = time.monotonic()
         while todo and time.monotonic() < deadline and time.monotonic() - idle_since < _IDLE_S:
             for msg in consumer.consume(1000, 0.1):
-                key = (msg.topic(), msg.partition())
-                tp = todo.get(key)
-                if tp is None:
-                    continue
                 if msg.error() is not None:
                     continue
-                last[tp] = max(last[tp], msg.offset())
+                topic, partition, offset = position(msg)
+                tp = todo.get((topic, partition))
+                if tp is None:
+                    continue
+                last[tp] = max(last[tp], offset)
                 idle_since = time.monotonic()
     finally:
         consumer.close()
@@ -84,21 +87,24 @@ def read_changelog(bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.
                 raise TimeoutError(f"changelog partitions {sorted(todo)} not read to their "
                                    f"ends within {timeout:.0f}s")
             for msg in consumer.consume(10_000, 0.1):
-                tp = todo.get((msg.topic(), msg.partition()))
-                if tp is None or msg.error() is not None:
+                if msg.error() is not None:
                     continue
-                offset = msg.offset()
+                topic, partition, offset = position(msg)
+                tp = todo.get((topic, partition))
+                if tp is None:
+                    continue
                 key = msg.key()
                 if offset <= ends[tp] and key is not None:
                     out[tp][key] = msg.value()
                 if offset >= ends[tp]:
-                    del todo[(msg.topic(), msg.partition())]
+                    del todo[(topic, partition)]
     finally:
         consumer.close()
     return out
 
 
-async def _build_highwaters(self: Recovery, consumer, tps, destination, title) -> None:  # type: ignore[no-untyped-def]
+async def _build_highwaters(self: Recovery, consumer: Any, tps: Any, destination: Any,
+                            title: str) -> None:
     await _original(self, consumer, tps, destination, title)
     if not destination:
         return
@@ -128,7 +134,8 @@ async def _restore_actives(self: Recovery, bootstrap: str, ends: Mapping[TP, int
     values = await asyncio.to_thread(read_changelog, bootstrap, mine)
     keys = 0
     for tp, latest in values.items():
-        data = self.tp_to_table[tp].data.data
+        # Only tables on memory stores are read here (above): their store's dict is ``data``.
+        data = cast(Any, self.tp_to_table[tp]).data.data
         for key, value in latest.items():
             if value is None:
                 data.pop(key, None)
@@ -140,7 +147,7 @@ async def _restore_actives(self: Recovery, bootstrap: str, ends: Mapping[TP, int
              time.perf_counter() - t0)
 
 
-def _worker_consumer(self: AIOKafkaConsumerThread, transport):  # type: ignore[no-untyped-def]
+def _worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
     consumer = _create_worker_consumer(self, transport)
     consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher it builds on start
     return consumer
@@ -155,6 +162,7 @@ async def _table_manager_on_start(self: TableManager) -> None:
 
 def install() -> None:
     """Patch Faust once per process (idempotent)."""
+    # Replacing faust's methods is what this module is for; mypy objects to every assignment.
     Recovery._build_highwaters = _build_highwaters  # type: ignore[method-assign]
     AIOKafkaConsumerThread._create_worker_consumer = _worker_consumer  # type: ignore[method-assign]
     TableManager.on_start = _table_manager_on_start  # type: ignore[method-assign]

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter
 
-from feedrec.model.events import Rejection
-from feedrec.streams.kafka import DLQ_TOPIC, send
+from feedrec.streams.kafka import send
+from feedrec.streams.records import Rejection
+from feedrec.streams.topics import DLQ_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,10 @@ def _falling_back(producer: Producer, rej: Rejection, topic: str,
             return
         log.warning("broker refused the dead letter for %s[%d]@%d (%s); sending a reference",
                     rej.record.topic, rej.record.partition, rej.record.offset, err)
-        key, value, headers = reference(rej, f"the broker refused the copy: {err.str()}")
+        key, value, headers = reference(rej, f"the broker refused the copy: {err}")
         try:
             # Inside a delivery callback: no waiting for queue space (that needs poll()).
-            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            producer.produce(topic, value, key, headers=list(headers), on_delivery=on_delivery)
         except (BufferError, KafkaException) as exc:
             log.error("reference for %s[%d]@%d not sent either: %s", rej.record.topic,
                       rej.record.partition, rej.record.offset, exc)

@@ -22,13 +22,14 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from feedrec.model.batch import Offsets
-from feedrec.model.events import Record
-from feedrec.model.pipeline import source_name
-from feedrec.streams.kafka import EVENT_TOPICS
+from feedrec.streams.records import Record, source_name
 from feedrec.streams.settings import Settings
+from feedrec.streams.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
+
+#: ``(topic, partition)`` -> the next offset to read there.
+Offsets = dict[tuple[str, int], int]
 
 
 class PartitionDrain:
@@ -153,7 +154,7 @@ class PartitionDrain:
                 if err is not None:
                     log.warning("consumer error: %s", err)
                     continue
-                records.append(Record(m.topic(), m.partition(), m.offset(), m.value(), m.key()))
+                records.append(Record.of(m))
             if records:
                 handle(records)
         self.consumer.close()

@@ -5,19 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from feedrec.model.events import TOPIC_TYPES
+from feedrec.streams.exceptions import BrokerUnavailable
+from feedrec.streams.topics import ALL_TOPICS, EVENT_TOPICS, ITEMS_TOPIC
 
 log = logging.getLogger(__name__)
-
-EVENT_TOPICS: tuple[str, ...] = tuple(TOPIC_TYPES)
-ITEMS_TOPIC = "items"
-RECS_TOPIC = "recommendations"
-DLQ_TOPIC = "events.dlq"
-ALL_TOPICS: tuple[str, ...] = (*EVENT_TOPICS, ITEMS_TOPIC, RECS_TOPIC, DLQ_TOPIC)
 
 #: Keys must land where Faust's (Java-compatible) partitioner puts them, so the state table's
 #: changelog partitions line up with the event partitions.
@@ -54,9 +50,12 @@ def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
     """Produce, waiting for queue space instead of failing when the local queue is full: by
     serving delivery reports, or with ``serve=False`` by sleeping (for a thread that must not
     run other senders' callbacks)."""
+    # The client's types want a list of its own (wider) header type.
+    sent_headers: list[tuple[str, str | bytes | None]] | None = (
+        None if headers is None else list(headers))
     while True:
         try:
-            producer.produce(topic, key=key, value=value, headers=headers,
+            producer.produce(topic, key=key, value=value, headers=sent_headers,
                              on_delivery=on_delivery)
             return
         except BufferError:
@@ -81,9 +80,8 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     log lines (one per failed connection, many a second) go to this module's logger at debug
     level (``feedrec -v`` shows them) instead of stderr.
     """
-    from feedrec.streams.exceptions import BrokerUnavailable
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _Debug()})
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _Debug()}
+    admin = AdminClient(conf)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -148,8 +146,9 @@ def latest_values(bootstrap: str, topic: str, timeout: float = 10.0) -> list[byt
         idle_since = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - idle_since < 0.5:
             for msg in consumer.consume(1000, 0.1):
-                if msg.error() is None and msg.value() is not None:
-                    out.append(msg.value())
+                value = msg.value()
+                if msg.error() is None and value is not None:
+                    out.append(value)
                     idle_since = time.monotonic()
         return out
     finally:

@@ -1,34 +1,43 @@
 """The worker's settings: one frozen object, read from the environment in this one place.
 
-Each field names its environment variable and default in ``SETTINGS`` below, which is also the
-source of the README's settings table (``feedrec settings`` prints it).
+Each setting is declared once, as a field of :class:`Settings`; the same declarations are the
+README's settings table (``feedrec settings`` prints it).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from feedrec.model.events import EVENT_TYPES, ValidationLimits
+from feedrec.model.config import PipelineConfig
+from feedrec.model.events import EVENT_TYPES, EVENT_WEIGHTS, ValidationLimits
 from feedrec.model.exceptions import ConfigError
-from feedrec.model.pipeline import PipelineConfig
 from feedrec.model.ranking import RankConfig
 from feedrec.model.state import StateLimits
 from feedrec.model.twotower import ModelConfig
 from feedrec.streams.kafka import PRODUCER_LINGER_MS
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
+_WEIGHTS_DEFAULT = ",".join(f"{t}={w:g}" for t, w in EVENT_WEIGHTS.items())
 
 
 @dataclass(frozen=True, slots=True)
 class Setting:
+    """How one setting is read: its environment variable, its default as text, what it means
+    and the function that reads (and checks) its text."""
+
     env: str
     default: str
     help: str
     parse: Callable[[str], Any] = str
+
+
+def setting(env: str, default: str, help: str, parse: Callable[[str], Any] = str) -> Any:
+    """A field of :class:`Settings` read from ``env`` (see :class:`Setting`)."""
+    return field(metadata={"setting": Setting(env, default, help, parse)})
 
 
 def _positive_int(text: str) -> int:
@@ -100,156 +109,199 @@ def _bootstrap(text: str) -> str:
     return text
 
 
-#: field name -> how to read it. Order is the order of the README table.
-SETTINGS: dict[str, Setting] = {
-    "bootstrap_servers": Setting("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP,
-                                 "Kafka bootstrap servers.", _bootstrap),
-    "app_id": Setting("FEEDREC_APP_ID", "feedrec",
-                      "Consumer group and prefix of the worker's internal topics."),
-    "partitions": Setting("FEEDREC_PARTITIONS", "4",
-                          "Partitions of every topic created on start.", _positive_int),
-    "data_dir": Setting("FEEDREC_DATA_DIR", ".feedrec",
-                        "Checkpoints and worker files.", Path),
-    "metrics_port": Setting("FEEDREC_METRICS_PORT", "9400",
-                            "Port of the Prometheus /metrics endpoint (0 = off).", _port),
-    "consumer": Setting("FEEDREC_CONSUMER", "batch",
-                        "How events are read: 'batch' (confluent-kafka batches over the partitions "
-                        "Faust assigns) or 'faust' (a Faust agent with take_events).",
-                        _choice("batch", "faust")),
-    "batch_size": Setting("FEEDREC_BATCH_SIZE", "1000",
-                          "Most events per micro-batch.", _positive_int),
-    "batch_within_s": Setting("FEEDREC_BATCH_WITHIN_S", "0.05",
-                              "Faust mode: longest wait to fill a micro-batch. Batch mode takes "
-                              "what has arrived and waits this long only when nothing has.",
-                              _positive_float),
-    "torch_threads": Setting("FEEDREC_TORCH_THREADS", "1",
-                             "CPU threads for torch and faiss; one avoids oversubscribing the "
-                             "cores the consumer and broker share (raise it for large batches).",
-                             _positive_int),
-    "device": Setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda")),
-    "index_kind": Setting("FEEDREC_INDEX", "auto", "Nearest-neighbour index.",
-                          _choice("auto", "faiss", "exact")),
-    "dim": Setting("FEEDREC_DIM", "32", "Embedding size.", _positive_int),
-    "user_capacity": Setting("FEEDREC_USER_CAPACITY", "200000",
-                             "Users with an embedding; least recently seen are evicted.",
-                             _positive_int),
-    "item_capacity": Setting("FEEDREC_ITEM_CAPACITY", "200000",
-                             "Items with an embedding; least recently seen are evicted.",
-                             _positive_int),
-    "learning_rate": Setting("FEEDREC_LEARNING_RATE", "0.02", "Optimizer step size.",
-                             _positive_float),
-    "train_batch": Setting("FEEDREC_TRAIN_BATCH", "256",
-                           "Events per gradient step; small batches are pooled up to this.",
-                           _positive_int),
-    "train_max_delay_s": Setting("FEEDREC_TRAIN_MAX_DELAY_S", "1.0",
-                                 "Longest an event waits to be learned from when traffic is "
-                                 "light.", _positive_float),
-    "negatives": Setting("FEEDREC_NEGATIVES", "64", "Sampled negatives per batch.",
-                         _positive_int),
-    "event_weights": Setting("FEEDREC_EVENT_WEIGHTS", "browse=0.25,click=1,cart=2,purchase=4",
-                             "Learning weight per event type.", _weights),
-    "top_n": Setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int),
-    "candidates": Setting("FEEDREC_CANDIDATES", "20",
-                          "Embedding-index candidates per user, merged with the user's recent "
-                          "items, co-visitation and trending candidates before ranking.",
-                          _positive_int),
-    "max_per_category": Setting("FEEDREC_MAX_PER_CATEGORY", "3",
-                                "Diversity cap per category in one list (0 = none); the category "
-                                "of the user's latest item is exempt.", _non_negative_int),
-    "exclude_purchased": Setting("FEEDREC_EXCLUDE_PURCHASED", "false",
-                                 "Never recommend an item the user already bought. Off: the "
-                                 "ranker learns whether shoppers come back to what they bought.",
-                                 _flag),
-    "ranker_sample": Setting("FEEDREC_RANKER_SAMPLE", "32",
-                             "Events per gradient step replayed to train the ranker online "
-                             "(0 = keep its initial weights).", _non_negative_int),
-    "producer_linger_ms": Setting("FEEDREC_PRODUCER_LINGER_MS", str(PRODUCER_LINGER_MS),
-                                  "How long the worker's producer (recommendations, state "
-                                  "changelog) waits to fill a batch: fewer, larger batches for "
-                                  "the broker, at most this much added latency.",
-                                  _non_negative_int),
-    "browse_rec_interval_s": Setting("FEEDREC_BROWSE_REC_INTERVAL_S", "30",
-                                     "A browse triggers a recommendation at most this often "
-                                     "per user.", float),
-    "history_len": Setting("FEEDREC_HISTORY_LEN", "20", "Recent items kept per user.",
-                           _positive_int),
-    "user_ttl_s": Setting("FEEDREC_USER_TTL_S", "86400",
-                          "Users idle this long are dropped from the state table.",
-                          _positive_float),
-    "checkpoint_interval_s": Setting("FEEDREC_CHECKPOINT_INTERVAL_S", "30",
-                                     "Seconds between model checkpoints.", _positive_float),
-    "index_refresh_s": Setting("FEEDREC_INDEX_REFRESH_S", "1.0",
-                               "Longest time before changed embeddings reach the index.",
-                               _positive_float),
-    "index_min_changes": Setting("FEEDREC_INDEX_MIN_CHANGES", "256",
-                                 "Changed items that trigger an earlier index refresh.",
-                                 _positive_int),
-    "max_payload_bytes": Setting("FEEDREC_MAX_PAYLOAD_BYTES", "65536",
-                                 "Larger events go to the dead-letter topic.", _positive_int),
-    "max_event_age_s": Setting("FEEDREC_MAX_EVENT_AGE_S", "2592000",
-                               "Older event timestamps are refused.", _positive_float),
-    "max_event_future_s": Setting("FEEDREC_MAX_EVENT_FUTURE_S", "300",
-                                  "Timestamps further ahead are refused.", _positive_float),
-    "hit_rate_window": Setting("FEEDREC_HIT_RATE_WINDOW", "1000",
-                               "Feedback events in the online hit-rate window.", _positive_int),
-    "session_timeout_s": Setting("FEEDREC_SESSION_TIMEOUT_S", "6",
-                                 "Consumer group session timeout: a killed worker's partitions "
-                                 "move to another (or its replacement) about this long after.",
-                                 _positive_float),
-    "connect_timeout_s": Setting("FEEDREC_CONNECT_TIMEOUT_S", "30",
-                                 "How long the worker and the tools wait on start for a Kafka "
-                                 "broker to answer before giving up.", _positive_float),
-    "group_instance_id": Setting(
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The worker's settings. Each is declared once, here: its type, and through
+    :func:`setting` its environment variable, its default (as the variable would hold it), what
+    it means and how its text is read and checked. The order is the README table's."""
+
+    bootstrap_servers: str = setting(
+        "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP,
+        "Kafka bootstrap servers.",
+        _bootstrap,
+    )
+    app_id: str = setting(
+        "FEEDREC_APP_ID", "feedrec",
+        "Consumer group and prefix of the worker's internal topics.",
+    )
+    partitions: int = setting(
+        "FEEDREC_PARTITIONS", "4",
+        "Partitions of every topic created on start.",
+        _positive_int,
+    )
+    data_dir: Path = setting("FEEDREC_DATA_DIR", ".feedrec", "Checkpoints and worker files.", Path)
+    metrics_port: int = setting(
+        "FEEDREC_METRICS_PORT", "9400",
+        "Port of the Prometheus /metrics endpoint (0 = off).",
+        _port,
+    )
+    consumer: str = setting(
+        "FEEDREC_CONSUMER", "batch",
+        "How events are read: 'batch' (confluent-kafka batches over the partitions Faust assigns) "
+        "or 'faust' (a Faust agent with take_events).",
+        _choice("batch", "faust"),
+    )
+    batch_size: int = setting(
+        "FEEDREC_BATCH_SIZE", "1000",
+        "Most events per micro-batch.",
+        _positive_int,
+    )
+    batch_within_s: float = setting(
+        "FEEDREC_BATCH_WITHIN_S", "0.05",
+        "Faust mode: longest wait to fill a micro-batch. Batch mode takes what has arrived and "
+        "waits this long only when nothing has.",
+        _positive_float,
+    )
+    torch_threads: int = setting(
+        "FEEDREC_TORCH_THREADS", "1",
+        "CPU threads for torch and faiss; one avoids oversubscribing the cores the consumer and "
+        "broker share (raise it for large batches).",
+        _positive_int,
+    )
+    device: str = setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda"))
+    index_kind: str = setting(
+        "FEEDREC_INDEX", "auto",
+        "Nearest-neighbour index.",
+        _choice("auto", "faiss", "exact"),
+    )
+    dim: int = setting("FEEDREC_DIM", "32", "Embedding size.", _positive_int)
+    user_capacity: int = setting(
+        "FEEDREC_USER_CAPACITY", "200000",
+        "Users with an embedding; least recently seen are evicted.",
+        _positive_int,
+    )
+    item_capacity: int = setting(
+        "FEEDREC_ITEM_CAPACITY", "200000",
+        "Items with an embedding; least recently seen are evicted.",
+        _positive_int,
+    )
+    learning_rate: float = setting(
+        "FEEDREC_LEARNING_RATE", "0.02",
+        "Optimizer step size.",
+        _positive_float,
+    )
+    train_batch: int = setting(
+        "FEEDREC_TRAIN_BATCH", "256",
+        "Events per gradient step; small batches are pooled up to this.",
+        _positive_int,
+    )
+    train_max_delay_s: float = setting(
+        "FEEDREC_TRAIN_MAX_DELAY_S", "1.0",
+        "Longest an event waits to be learned from when traffic is light.",
+        _positive_float,
+    )
+    negatives: int = setting(
+        "FEEDREC_NEGATIVES", "64",
+        "Sampled negatives per batch.",
+        _positive_int,
+    )
+    event_weights: dict[str, float] = setting(
+        "FEEDREC_EVENT_WEIGHTS", _WEIGHTS_DEFAULT,
+        "Learning weight per event type.",
+        _weights,
+    )
+    top_n: int = setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int)
+    candidates: int = setting(
+        "FEEDREC_CANDIDATES", "20",
+        "Embedding-index candidates per user, merged with the user's recent items, co-visitation "
+        "and trending candidates before ranking.",
+        _positive_int,
+    )
+    max_per_category: int = setting(
+        "FEEDREC_MAX_PER_CATEGORY", "3",
+        "Diversity cap per category in one list (0 = none); the category of the user's latest "
+        "item is exempt.",
+        _non_negative_int,
+    )
+    exclude_purchased: bool = setting(
+        "FEEDREC_EXCLUDE_PURCHASED", "false",
+        "Never recommend an item the user already bought. Off: the ranker learns whether shoppers "
+        "come back to what they bought.",
+        _flag,
+    )
+    ranker_sample: int = setting(
+        "FEEDREC_RANKER_SAMPLE", "32",
+        "Events per gradient step replayed to train the ranker online (0 = keep its initial "
+        "weights).",
+        _non_negative_int,
+    )
+    producer_linger_ms: int = setting(
+        "FEEDREC_PRODUCER_LINGER_MS", str(PRODUCER_LINGER_MS),
+        "How long the worker's producer (recommendations, state changelog) waits to fill a batch: "
+        "fewer, larger batches for the broker, at most this much added latency.",
+        _non_negative_int,
+    )
+    browse_rec_interval_s: float = setting(
+        "FEEDREC_BROWSE_REC_INTERVAL_S", "30",
+        "A browse triggers a recommendation at most this often per user.",
+        float,
+    )
+    history_len: int = setting(
+        "FEEDREC_HISTORY_LEN", "20",
+        "Recent items kept per user.",
+        _positive_int,
+    )
+    user_ttl_s: float = setting(
+        "FEEDREC_USER_TTL_S", "86400",
+        "Users idle this long are dropped from the state table.",
+        _positive_float,
+    )
+    checkpoint_interval_s: float = setting(
+        "FEEDREC_CHECKPOINT_INTERVAL_S", "30",
+        "Seconds between model checkpoints.",
+        _positive_float,
+    )
+    index_refresh_s: float = setting(
+        "FEEDREC_INDEX_REFRESH_S", "1.0",
+        "Longest time before changed embeddings reach the index.",
+        _positive_float,
+    )
+    index_min_changes: int = setting(
+        "FEEDREC_INDEX_MIN_CHANGES", "256",
+        "Changed items that trigger an earlier index refresh.",
+        _positive_int,
+    )
+    max_payload_bytes: int = setting(
+        "FEEDREC_MAX_PAYLOAD_BYTES", "65536",
+        "Larger events go to the dead-letter topic.",
+        _positive_int,
+    )
+    max_event_age_s: float = setting(
+        "FEEDREC_MAX_EVENT_AGE_S", "2592000",
+        "Older event timestamps are refused.",
+        _positive_float,
+    )
+    max_event_future_s: float = setting(
+        "FEEDREC_MAX_EVENT_FUTURE_S", "300",
+        "Timestamps further ahead are refused.",
+        _positive_float,
+    )
+    hit_rate_window: int = setting(
+        "FEEDREC_HIT_RATE_WINDOW", "1000",
+        "Feedback events in the online hit-rate window.",
+        _positive_int,
+    )
+    session_timeout_s: float = setting(
+        "FEEDREC_SESSION_TIMEOUT_S", "6",
+        "Consumer group session timeout: a killed worker's partitions move to another (or its "
+        "replacement) about this long after.",
+        _positive_float,
+    )
+    connect_timeout_s: float = setting(
+        "FEEDREC_CONNECT_TIMEOUT_S", "30",
+        "How long the worker and the tools wait on start for a Kafka broker to answer before "
+        "giving up.",
+        _positive_float,
+    )
+    group_instance_id: str = setting(
         "FEEDREC_GROUP_INSTANCE_ID", "auto",
         "Static consumer-group membership: a restarted worker takes its partitions back at once "
         "instead of waiting out the dead one's session. Must be unique among live workers and "
         "stay the same across restarts of one. 'auto' derives it from the app id, host name and "
-        "data directory; 'off' joins as a dynamic member.", str),
-    "seed": Setting("FEEDREC_SEED", "0", "Random seed of the model.", int),
-}
-
-
-@dataclass(frozen=True)
-class Settings:
-    bootstrap_servers: str
-    app_id: str
-    partitions: int
-    data_dir: Path
-    metrics_port: int
-    consumer: str
-    batch_size: int
-    batch_within_s: float
-    torch_threads: int
-    device: str
-    index_kind: str
-    dim: int
-    user_capacity: int
-    item_capacity: int
-    learning_rate: float
-    train_batch: int
-    train_max_delay_s: float
-    negatives: int
-    event_weights: dict[str, float]
-    top_n: int
-    candidates: int
-    max_per_category: int
-    exclude_purchased: bool
-    ranker_sample: int
-    producer_linger_ms: int
-    browse_rec_interval_s: float
-    history_len: int
-    user_ttl_s: float
-    checkpoint_interval_s: float
-    index_refresh_s: float
-    index_min_changes: int
-    max_payload_bytes: int
-    max_event_age_s: float
-    max_event_future_s: float
-    hit_rate_window: int
-    session_timeout_s: float
-    group_instance_id: str
-    connect_timeout_s: float
-    seed: int
+        "data directory; 'off' joins as a dynamic member.",
+        str,
+    )
+    seed: int = setting("FEEDREC_SEED", "0", "Random seed of the model.", int)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -300,6 +352,7 @@ class Settings:
                 exclude_purchased=self.exclude_purchased,
             ),
             weights=self.event_weights,
+            validation=self.validation_limits(),
             train_batch=self.train_batch,
             train_max_delay_s=self.train_max_delay_s,
             ranker_sample=self.ranker_sample,
@@ -313,6 +366,10 @@ class Settings:
             max_age_ms=int(self.max_event_age_s * 1000),
             max_future_ms=int(self.max_event_future_s * 1000),
         )
+
+
+#: Field name -> how it is read (the declarations above, by name).
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Settings)}
 
 
 def settings_table() -> str:

@@ -1,7 +1,7 @@
 """The Faust worker: agents that move data between Kafka and the pure pipeline.
 
 One agent consumes all four event topics in micro-batches (``take_events``), keeps per-user state
-in a changelog-backed table, hands the batch to :class:`model.pipeline.Pipeline` on a thread, and
+in a changelog-backed table, hands the batch to :class:`feedrec.model.pipeline.Pipeline`, and
 produces recommendations and dead letters with a confluent-kafka producer. Timers checkpoint the
 model and expire idle users; a thread tails the compacted catalogue topic.
 """
@@ -16,38 +16,35 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import faust
 import msgspec
 import torch
 from confluent_kafka import KafkaError, Message
+from faust.types import TableT
 from prometheus_client import CollectorRegistry, start_http_server
 
 from feedrec.index import set_threads
-from feedrec.model.batch import BatchRunner, Offsets, Outbox, Ticket
-from feedrec.model.events import Record, Rejection
+from feedrec.model.batch import BatchRunner
+from feedrec.model.clock import SystemClock
 from feedrec.model.exceptions import ConfigError
-from feedrec.model.pipeline import BatchResult, Pipeline, Recommendation
+from feedrec.model.pipeline import BatchResult, Pipeline
 from feedrec.model.state import is_expired, load_state
+from feedrec.model.steps.emit import Recommendation
 from feedrec.streams import compat
 from feedrec.streams.catalog import CatalogTailer
-from feedrec.streams.checkpoint import load_latest, save_checkpoint
+from feedrec.streams.checkpoint import load_snapshot, save_snapshot
 from feedrec.streams.deadletter import dead_letter_sink, send_dead_letter
-from feedrec.streams.drain import PartitionDrain
-from feedrec.streams.kafka import (
-    DLQ_TOPIC,
-    EVENT_TOPICS,
-    RECS_TOPIC,
-    ensure_topics,
-    latest_values,
-    make_producer,
-    send,
-    wait_for_broker,
-)
+from feedrec.streams.drain import Offsets, PartitionDrain
+from feedrec.streams.kafka import ensure_topics, latest_values, make_producer, send, wait_for_broker
 from feedrec.streams.metrics import HitWindow, Metrics
+from feedrec.streams.outbox import Outbox, Ticket
+from feedrec.streams.records import Record, Rejection
 from feedrec.streams.settings import Settings
+from feedrec.streams.topics import DLQ_TOPIC, EVENT_TOPICS, RECS_TOPIC
 
 log = logging.getLogger("feedrec.worker")
 
@@ -56,6 +53,14 @@ _encode = msgspec.json.encode
 
 class _VersionOnly(msgspec.Struct):
     model_version: int = 0
+
+
+@dataclass(slots=True)
+class _Shipment:
+    """What a batch shows once its durable writes are delivered: its lists and its offsets."""
+
+    recommendations: list[Recommendation]
+    offsets: Offsets
 
 
 class Runtime:
@@ -67,11 +72,11 @@ class Runtime:
         self.metrics = Metrics.create(self.registry)
         torch.set_num_threads(settings.torch_threads)
         set_threads(settings.torch_threads)
-        self.pipeline = Pipeline.build(
-            settings.pipeline_config(), device=settings.device, index_kind=settings.index_kind
-        )
-        self.runner = BatchRunner(self.pipeline, settings.validation_limits())
-        self.outbox = Outbox()
+        self.clock = SystemClock()
+        self.pipeline = Pipeline.build(settings.pipeline_config(), device=settings.device,
+                                       index_kind=settings.index_kind, clock=self.clock)
+        self.runner: BatchRunner[Record] = BatchRunner(self.pipeline)
+        self.outbox: Outbox[_Shipment] = Outbox()
         self._release_lock = threading.Lock()
         #: Called with each released batch's offsets (the drain stores them for commit).
         self.on_durable: Callable[[Offsets], None] | None = None
@@ -90,12 +95,12 @@ class Runtime:
         :func:`run_worker`): the topics, the restored checkpoint, the metrics endpoint."""
         s = self.settings
         ensure_topics(s.bootstrap_servers, s.partitions)
-        snap = load_latest(s.checkpoint_dir)
+        snap = load_snapshot(s.checkpoint_dir)
         if snap is not None:
             self.pipeline.restore(snap)
-            log.info("resumed from checkpoint at model version %d", self.pipeline.model.version)
-        self._last_checkpoint_version = self.pipeline.model.version
-        self.metrics.model_version.set(self.pipeline.model.version)
+            log.info("resumed from checkpoint at model version %d", self.pipeline.version)
+        self._last_checkpoint_version = self.pipeline.version
+        self.metrics.model_version.set(self.pipeline.version)
         if s.metrics_port:
             try:
                 start_http_server(s.metrics_port, registry=self.registry)
@@ -119,18 +124,18 @@ class Runtime:
                 if v.startswith(b"{")
             ]
             floor = max(emitted, default=0)
-            if floor > self.pipeline.model.version:
+            if floor > self.pipeline.version:
                 log.info("model version %d raised to %d, the highest already emitted",
-                         self.pipeline.model.version, floor)
-                self.pipeline.model.version = floor
-            self.metrics.model_version.set(self.pipeline.model.version)
+                         self.pipeline.version, floor)
+                self.pipeline.learn.raise_version(floor)
+            self.metrics.model_version.set(self.pipeline.version)
             # Long-lived objects (torch, faust, the model) leave the collector's view, and young
             # collections run less often: full collections were pausing batches by 100s of ms.
             gc.collect()
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
             self.tailer = CatalogTailer(
-                s.bootstrap_servers, self.pipeline, limits=s.validation_limits(),
+                s.bootstrap_servers, self.pipeline.add_catalog, limits=s.validation_limits(),
                 reject=dead_letter_sink(self.producer, self.metrics.invalid))
             self.tailer.start()
         except BaseException as exc:
@@ -147,23 +152,23 @@ class Runtime:
 
     def begin(self, starts: dict[str, int]) -> None:
         """The model starts learning these sources here; a new one is checkpointed at once
-        (see :meth:`Pipeline.begin`)."""
-        if self.pipeline.begin(starts):
+        (see :meth:`feedrec.model.steps.learn.Learn.begin`)."""
+        if self.pipeline.learn.begin(starts):
             snap = self.pipeline.snapshot()
-            save_checkpoint(self.settings.checkpoint_dir, snap)
-            self._last_checkpoint_version = snap["version"]
+            save_snapshot(self.settings.checkpoint_dir, snap)
+            self._last_checkpoint_version = snap.version
 
     async def checkpoint(self) -> None:
         if not self.ready.is_set():  # never save a model not yet set up over its checkpoint
             return
         async with self._checkpointing:  # the timer's and the shutdown's, one at a time
-            if (self.pipeline.model.version == self._last_checkpoint_version
-                    and not self.pipeline.pending):
+            if (self.pipeline.version == self._last_checkpoint_version
+                    and not self.pipeline.learn.pending):
                 return
             t0 = time.perf_counter()
             snap = self.pipeline.snapshot()
-            await asyncio.to_thread(save_checkpoint, self.settings.checkpoint_dir, snap)
-            self._last_checkpoint_version = snap["version"]
+            await asyncio.to_thread(save_snapshot, self.settings.checkpoint_dir, snap)
+            self._last_checkpoint_version = snap.version
             self.metrics.checkpoint_seconds.set(time.perf_counter() - t0)
 
     async def shutdown(self) -> None:
@@ -175,7 +180,7 @@ class Runtime:
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def handle(self, records: Sequence[Record], table: faust.Table) -> None:
+    def handle(self, records: Sequence[Record], table: TableT) -> None:
         """Run one micro-batch of raw event records through the pipeline and send its effects.
 
         The states (to the table and its changelog) and dead letters go out first; the batch's
@@ -185,19 +190,20 @@ class Runtime:
         store = table.data
         # On the loop thread: a batch takes milliseconds, and a worker thread would only
         # contend for the GIL with the consumer it is meant to overlap.
-        effects = self.runner.run(
-            records, lambda user: store.get(user.encode()), int(time.time() * 1000)
-        )
-        ticket = self.outbox.open(effects)
+        effects = self.runner.run(records, lambda user: store.get(user.encode()))
+        offsets: Offsets = {}
+        for r in records:
+            offsets[(r.topic, r.partition)] = r.offset + 1
+        ticket = self.outbox.open(_Shipment(effects.recommendations, offsets))
         self._write_states(table, effects.states, ticket)
-        self._dead_letter(effects.rejected, ticket)
+        self._dead_letter(effects.refused, ticket)
         self.outbox.seal(ticket)
         self._count(effects.result)
         self.pump()
         self.metrics.batch_size.observe(len(records))
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
-    def _durable(self, ticket: Ticket) -> Callable[[KafkaError | None, Message], None]:
+    def _durable(self, ticket: Ticket[_Shipment]) -> Callable[[KafkaError | None, Message], None]:
         """A delivery report that counts one of ``ticket``'s durable writes done."""
 
         def report(err: KafkaError | None, msg: Message) -> None:
@@ -208,15 +214,15 @@ class Runtime:
 
         return report
 
-    def _dead_letter(self, rejected: Sequence[Rejection], ticket: Ticket) -> None:
+    def _dead_letter(self, rejected: Sequence[Rejection], ticket: Ticket[_Shipment]) -> None:
         report = self._durable(ticket)
         for rej in rejected:
             ticket.expect()
             send_dead_letter(self.producer, rej, on_delivery=report, topic=DLQ_TOPIC)
             self.metrics.invalid.labels(rej.reason).inc()
 
-    def _write_states(self, table: faust.Table, states: dict[str, bytes], ticket: Ticket
-                      ) -> None:
+    def _write_states(self, table: TableT, states: dict[str, bytes],
+                      ticket: Ticket[_Shipment]) -> None:
         """Update the table and its changelog without Faust's per-key producer path.
 
         The changelog record is exactly what Faust would write (raw key, raw value, the key's
@@ -242,10 +248,10 @@ class Runtime:
         failed for good: the worker must stop before anything past it is committed."""
         self.producer.poll(timeout)
         with self._release_lock:
-            for effects in self.outbox.release():
-                self._emit(effects.recommendations)
+            for shipment in self.outbox.release():
+                self._emit(shipment.recommendations)
                 if self.on_durable is not None:
-                    self.on_durable(effects.offsets)
+                    self.on_durable(shipment.offsets)
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until every batch handed over so far is delivered and released."""
@@ -257,7 +263,7 @@ class Runtime:
     def _emit(self, recommendations: Sequence[Recommendation]) -> None:
         if not recommendations:
             return
-        now = int(time.time() * 1000)
+        now = self.clock.now_ms()
         latency = self.metrics.latency
         for rec in recommendations:
             rec.emitted_ts = now
@@ -281,24 +287,26 @@ class Runtime:
             m.loss.set(result.loss)
         if result.ranker_loss is not None:
             m.ranker_loss.set(result.ranker_loss)
-            for feature, weight in self.pipeline.ranker.as_dict().items():
-                m.ranker_weight.labels(feature).set(weight)
-        m.model_version.set(self.pipeline.model.version)
-        m.model_events.set(self.pipeline.learned_events + self.pipeline.pending)
-        m.index_size.set(len(self.pipeline.index))
-        m.index_refresh_seconds.set(self.pipeline.refresher.last_duration)
+        for feature, weight in (result.ranker_weights or {}).items():
+            m.ranker_weight.labels(feature).set(weight)
+        m.model_version.set(result.model_version)
+        m.model_events.set(result.model_events)
+        m.index_size.set(result.index_size)
+        m.index_refresh_seconds.set(result.index_refresh_seconds)
         for stage, seconds in result.timings.items():
             m.stage_seconds.labels(stage).observe(seconds)
 
-    def expire(self, table: faust.Table) -> int:
-        """Drop users idle for longer than the TTL so the table stays bounded."""
-        now_ms = int(time.time() * 1000)
+    def expire(self, table: TableT) -> int:
+        """Forget users idle for longer than the TTL, in the table (and its changelog) and in
+        the model, so both stay bounded."""
+        now_ms = self.clock.now_ms()
         ttl_ms = int(self.settings.user_ttl_s * 1000)
         stale = [k for k, raw in table.items() if is_expired(load_state(raw), now_ms, ttl_ms)]
         topic = table.changelog_topic.get_topic_name()
         for key in stale:
             del table.data[key]
             send(self.producer, topic, key, None)
+        self.pipeline.forget_users([key.decode() for key in stale])
         self.metrics.users.set(len(table))
         return len(stale)
 
@@ -315,6 +323,12 @@ def group_instance_id(settings: Settings) -> str | None:
 
 def faust_broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+
+
+def connect(signal: Any, handler: Callable[..., Awaitable[None]]) -> None:
+    """Connect ``handler`` to one of the app's signals (mode declares a handler type that no
+    function matches, hence ``Any``)."""
+    signal.connect(handler)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faust.App, Runtime]:
@@ -351,14 +365,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         @app.agent(events)
         async def process(stream: faust.StreamT) -> None:
             await rt.wait_ready()
-            async for batch in stream.take_events(settings.batch_size,
-                                                  within=settings.batch_within_s):
+            # An agent's stream is a faust.Stream; only that class has take_events.
+            batches = cast(faust.Stream, stream).take_events(settings.batch_size,
+                                                               within=settings.batch_within_s)
+            async for batch in batches:
                 rt.handle([Record(m.topic, m.partition, m.offset, m.value, m.key)
                            for m in (ev.message for ev in batch)], users)
                 # Faust acks the batch when this returns: its effects must be durable by then.
                 await asyncio.to_thread(rt.settle)
     else:
-        drain = PartitionDrain(settings, resume=rt.pipeline.resume_offsets, settle=rt.settle,
+        drain = PartitionDrain(settings, resume=rt.pipeline.learn.resume_offsets, settle=rt.settle,
                                pump=rt.pump, begin=rt.begin)
         rt.on_durable = drain.store
         # Faust assigns this empty topic's partitions, and with them the co-partitioned table
@@ -371,23 +387,25 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
             async for _ in stream:
                 pass
 
-        @app.on_partitions_revoked.connect
-        async def on_revoked(app: faust.App, revoked: set, **kwargs: Any) -> None:
+        async def on_revoked(app: faust.App, *args: Any, **kwargs: Any) -> None:
             await drain.release()
 
-        @app.on_rebalance_complete.connect
-        async def on_complete(app: faust.App, **kwargs: Any) -> None:
+        async def on_complete(app: faust.App, *args: Any, **kwargs: Any) -> None:
             name = assignment.get_topic_name()
             drain.want({tp.partition for tp in app.consumer.assignment() if tp.topic == name})
+
+        connect(app.on_partitions_revoked, on_revoked)
+        connect(app.on_rebalance_complete, on_complete)
 
         @app.task
         async def consume() -> None:
             await rt.wait_ready()
             await drain.run(lambda records: rt.handle(records, users))
 
-        @app.on_before_shutdown.connect
-        async def stop_drain(app: faust.App, **kwargs: Any) -> None:
+        async def stop_drain(app: faust.App, *args: Any, **kwargs: Any) -> None:
             await drain.close()
+
+        connect(app.on_before_shutdown, stop_drain)
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint() -> None:
@@ -399,9 +417,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
             return
         rt.expire(users)
 
-    @app.on_before_shutdown.connect
-    async def on_shutdown(app: faust.App, **kwargs: Any) -> None:
+    async def on_shutdown(app: faust.App, *args: Any, **kwargs: Any) -> None:
         await rt.shutdown()
+
+    connect(app.on_before_shutdown, on_shutdown)
 
     return app, rt
 
@@ -429,9 +448,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         ) from None
     wait_for_broker(settings.bootstrap_servers, timeout=settings.connect_timeout_s)
     app, rt = create_app(settings)
-    app.conf.agent_supervisor = EscalatingSupervisor
+    # faust declares this setting's type as a typing form, which no class matches.
+    app.conf.agent_supervisor = EscalatingSupervisor  # type: ignore[assignment]
     rt.prepare()
-    log.info("model on %s, index %s", rt.pipeline.model.device, rt.pipeline.index.name)
+    log.info("model on %s, index %s", rt.pipeline.device, rt.pipeline.index_name)
     threading.Thread(target=rt.warm_up, name="feedrec-warm-up", daemon=True).start()
     # mode reads level names through logging, which knows neither "crit" nor "warn" by default.
     level = {"crit": "critical", "warn": "warning"}.get(loglevel.lower(), loglevel)

@@ -25,14 +25,14 @@ import math
 import sys
 from collections import Counter, defaultdict
 
-from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS
+from feedrec.model.events import EVENT_WEIGHTS
 from feedrec.streams.tools.evaluation.datasets import load_dataset
 
 HOUR_MS = 3_600_000
 ORDERS = {
-    "typed, 1 h": (HOUR_MS, lambda k: TYPE_WEIGHTS[k]),
-    "typed, 10 min": (HOUR_MS / 6, lambda k: TYPE_WEIGHTS[k]),
-    "typed, no decay": (None, lambda k: TYPE_WEIGHTS[k]),
+    "typed, 1 h": (HOUR_MS, lambda k: EVENT_WEIGHTS[k]),
+    "typed, 10 min": (HOUR_MS / 6, lambda k: EVENT_WEIGHTS[k]),
+    "typed, no decay": (None, lambda k: EVENT_WEIGHTS[k]),
     "views, 1 h": (HOUR_MS, lambda k: 1.0 if k == "browse" else 0.0),
     "carts, 30 min": (HOUR_MS / 2, lambda k: 0.0 if k in ("browse", "click") else 1.0),
     "carts, 1 h": (HOUR_MS, lambda k: 0.0 if k in ("browse", "click") else 1.0),

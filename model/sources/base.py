@@ -1,9 +1,10 @@
 """The contract of a candidate source, and what every source is asked with.
 
 A source proposes items for each user of a batch, with a score: the evidence it has for each.
-Sources see the same :class:`Query` (the users' own item lists, the item statistics, the time),
-learn from the same stream (:meth:`Source.observe`) and keep their own state, checkpointed
-through :meth:`Source.state` / :meth:`Source.load`. Everything is a ``(B, K)`` array over the
+Sources see the same :class:`Query` (the users' own item lists, the item statistics, the time)
+and learn from the same stream (:meth:`Source.observe`); one that learns something worth
+keeping across restarts (co-visitation) has its own ``state()``/``load()``, which
+:class:`feedrec.model.candidates.Candidates` checkpoints. Everything is a ``(B, K)`` array over the
 batch, -1 padded: no per-user Python loop.
 
 The merge (:class:`model.candidates.Candidates`) takes each source's candidates; a source with
@@ -51,8 +52,10 @@ class Proposal(NamedTuple):
 
 
 class Source(Protocol):
-    #: The feature column this source's scores fill, or None when it only proposes.
-    feature: str | None
+    @property
+    def feature(self) -> str | None:
+        """The feature column this source's scores fill, or None when it only proposes."""
+        ...
 
     def propose(self, q: Query) -> Proposal:
         """Items for each user of ``q``, with their scores."""
@@ -66,10 +69,6 @@ class Source(Protocol):
 
     def reset(self, rows: np.ndarray) -> None:
         """Rows handed to new items: forget what was known of the old ones."""
-
-    def state(self, rows_used: int) -> dict: ...
-
-    def load(self, state: dict) -> None: ...
 
 
 def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
@@ -150,10 +149,4 @@ class Stateless:
         pass
 
     def reset(self, rows: np.ndarray) -> None:
-        pass
-
-    def state(self, rows_used: int) -> dict:
-        return {}
-
-    def load(self, state: dict) -> None:
         pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feedrec.model.covisit import CoVisits
+from feedrec.model.covisit import CoVisits, CoVisitsState
 from feedrec.model.items import ItemStats
 from feedrec.model.sources.base import Proposal, Query
 
@@ -46,8 +46,8 @@ class CoVisitation:
     def reset(self, rows: np.ndarray) -> None:
         self.table.reset(rows)
 
-    def state(self, rows_used: int) -> dict:
+    def state(self, rows_used: int) -> CoVisitsState:
         return self.table.state(rows_used)
 
-    def load(self, state: dict) -> None:
+    def load(self, state: CoVisitsState) -> None:
         self.table.load(state)

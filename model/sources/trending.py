@@ -71,7 +71,7 @@ class CategoryTrending(Stateless):
     def __init__(self, categories: int, per_category: int) -> None:
         self.categories, self.per_category = categories, per_category
         self.by_category = np.full((0, per_category), -1, dtype=np.int64)
-        self.popularity = np.zeros(0)
+        self.popularity: np.ndarray = np.zeros(0)
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:
         rows = _available(stats, rows_used)

@@ -20,25 +20,21 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from feedrec.model.events import Record, decode_batch
-from feedrec.streams.kafka import (
-    EVENT_TOPICS,
-    ITEMS_TOPIC,
-    PRODUCER_LINGER_MS,
-    ensure_topics,
-    make_producer,
-    send,
-)
+from feedrec.model.events import decode_events
+from feedrec.streams.kafka import PRODUCER_LINGER_MS, ensure_topics, make_producer, send
 from feedrec.streams.metrics import histogram_quantile, scrape
+from feedrec.streams.records import Record
 from feedrec.streams.settings import Settings
 from feedrec.streams.tools.demo import cluster, worker_process
 from feedrec.streams.tools.producers import RecommendationReader
 from feedrec.streams.tools.simulator import Shop, SimConfig, run_simulation
+from feedrec.streams.topics import DLQ_TOPIC, EVENT_TOPICS, ITEMS_TOPIC, RECS_TOPIC
 
 RAW_OUT_TOPIC = "bench.raw-out"
 
@@ -82,9 +78,8 @@ def raw_ceiling(bootstrap: str, n: int, timeout: float = 300.0) -> float:
             continue
         if t0 is None:
             t0 = time.perf_counter()
-        records = [Record(m.topic(), m.partition(), m.offset(), m.value()) for m in msgs
-                   if m.error() is None]
-        events, _ = decode_batch(records, int(time.time() * 1000))
+        records = [Record.of(m) for m in msgs if m.error() is None]
+        events, _ = decode_events(records, int(time.time() * 1000))
         for ev in events:
             send(producer, RAW_OUT_TOPIC, ev.user_id.encode(), msgspec.json.encode(ev))
         producer.poll(0)
@@ -155,7 +150,8 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str,
     started = time.time()
     reader = RecommendationReader(settings.bootstrap_servers)
     producer = make_producer(settings.bootstrap_servers, linger_ms)
-    lat: list[float] = []
+    #: ``(arrival time, latency ms)`` of every list.
+    lat: list[tuple[float, float]] = []
     stop = threading.Event()
 
     def collect() -> None:
@@ -201,13 +197,13 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
     """Run (c), (a0), (a) and (b) on one broker. ``linger_ms`` is every producer's batching wait:
     the simulated shop's and the workers' (``FEEDREC_PRODUCER_LINGER_MS``)."""
     work = Path(tempfile.mkdtemp(prefix="feedrec-bench-"))
-    results: dict[str, object] = {"events": events, "cpus": os.cpu_count(),
+    results: dict[str, Any] = {"events": events, "cpus": os.cpu_count(),
                                   "producer_linger_ms": linger_ms}
     lingering = {"FEEDREC_PRODUCER_LINGER_MS": str(linger_ms)}
     with cluster(work) as bootstrap:
         settings = Settings.from_env(env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-        ensure_topics(bootstrap, settings.partitions, [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC,
-                                                       "recommendations", "events.dlq"])
+        ensure_topics(bootstrap, settings.partitions,
+                      [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC, RECS_TOPIC, DLQ_TOPIC])
         print(f"publishing {events} simulated events to {bootstrap} ...", flush=True)
         results["producer_events_per_s"] = publish_events(bootstrap, events,
                                                           linger_ms=linger_ms)
@@ -227,22 +223,22 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
                   flush=True)
             results["latency"] = latency_run(settings, latency_rate, latency_s, url, proc.pid,
                                              linger_ms)
-    a = float(results["pipeline_events_per_s"])  # type: ignore[arg-type]
-    c = float(results["raw_events_per_s"])  # type: ignore[arg-type]
+    a = float(results["pipeline_events_per_s"])
+    c = float(results["raw_events_per_s"])
     lat = results["latency"]
     results["ratio_a_over_c"] = a / c
     print("\nfeedrec bench")
-    a0 = float(results["faust_agent_events_per_s"])  # type: ignore[arg-type]
+    a0 = float(results["faust_agent_events_per_s"])
     print(f"  (a0) same, plain Faust agent path  {a0:10,.0f} events/s")
     print(f"  (a) full pipeline, one worker      {a:10,.0f} events/s")
-    print(f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "  # type: ignore[index]
-          f"p99 {lat['p99_ms']:.0f} ms at the consumer; "  # type: ignore[index]
-          f"p50 {lat['worker_p50_ms']:.0f} ms, p99 {lat['worker_p99_ms']:.0f} ms "  # type: ignore[index]
+    print(f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "
+          f"p99 {lat['p99_ms']:.0f} ms at the consumer; "
+          f"p50 {lat['worker_p50_ms']:.0f} ms, p99 {lat['worker_p99_ms']:.0f} ms "
           "in the worker")
-    windows = ", ".join(f"{v:.0f}" for v in lat["p99_ms_by_10s"])  # type: ignore[index]
+    windows = ", ".join(f"{v:.0f}" for v in lat["p99_ms_by_10s"])
     print(f"      p99 per 10 s: {windows} ms; cores used: worker "
-          f"{lat.get('worker_cores', float('nan')):.2f}, "  # type: ignore[attr-defined]
-          f"embedded broker {lat.get('broker_cores', float('nan')):.2f}")  # type: ignore[attr-defined]
+          f"{lat.get('worker_cores', float('nan')):.2f}, "
+          f"embedded broker {lat.get('broker_cores', float('nan')):.2f}")
     print(f"  (c) raw confluent-kafka ceiling    {c:10,.0f} events/s")
     print(f"  ratio (a)/(c)                      {a / c:10.3f}")
     if output:

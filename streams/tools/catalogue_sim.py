@@ -48,12 +48,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feedrec.streams.tools.simulator import TOPICS
+from feedrec.model.events import EVENT_TYPES
+from feedrec.streams.topics import EVENT_TOPIC
 
 #: Where the stream's time starts (ms); events lie in ``[START_MS, START_MS + span_days)``.
 START_MS = 1_700_000_000_000
 _DAY_MS = 86_400_000
-_EVENT_TYPES = tuple(TOPICS)  # browse, click, cart, purchase: the order of ``event_mix``
+_EVENT_TYPES = EVENT_TYPES  # browse, click, cart, purchase: the order of ``event_mix``
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +397,7 @@ _BATCH_CELLS = 20_000_000
 
 def catalogue_events(n: int, cfg: CatalogueConfig = CatalogueConfig()) -> list[tuple[str, dict]]:
     """n events in time order as (topic, fields) pairs, exactly like Shop.next_events returns:
-    topic is streams.simulator.TOPICS[event_type] (e.g. "events.click"), fields a dict with
+    topic is :data:`feedrec.streams.topics.EVENT_TOPIC` of its type (e.g. "events.click"), fields a dict with
     keys event_id, user_id, item_id, ts (ms, int), session_id, category (str), price (float).
 
     Timestamps start at :data:`START_MS` and spread over ``cfg.span_days`` whatever ``n`` is (``n``
@@ -434,7 +435,7 @@ def catalogue_events(n: int, cfg: CatalogueConfig = CatalogueConfig()) -> list[t
     item_ids = [f"i{k}" for k in w.ext.tolist()]
     cat_names = [f"c{k}" for k in w.cat.tolist()]
     prices = w.price.tolist()
-    topics = [TOPICS[t] for t in _EVENT_TYPES]
+    topics = [EVENT_TOPIC[t] for t in _EVENT_TYPES]
     seed = c.seed
     return [
         (topics[kinds[k]],

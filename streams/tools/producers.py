@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
-from feedrec.streams.kafka import RECS_TOPIC, ensure_topics, make_producer, send, wait_for_broker
+from feedrec.streams.kafka import ensure_topics, make_producer, send, wait_for_broker
 from feedrec.streams.settings import Settings
 from feedrec.streams.tools.replay import replay
 from feedrec.streams.tools.simulator import SimConfig, run_simulation
+from feedrec.streams.topics import RECS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,10 @@ class RecommendationReader:
     def poll(self, timeout: float = 0.0) -> list[dict]:
         out = []
         for msg in self._consumer.consume(5000, timeout):
-            if msg.error() is None and msg.value():
+            value = msg.value()
+            if msg.error() is None and value:
                 try:
-                    rec = msgspec.json.decode(msg.value())
+                    rec = msgspec.json.decode(value)
                 except msgspec.DecodeError:
                     continue
                 if isinstance(rec, dict) and rec.get("emitted_ts", self._since_ms) >= self._since_ms:
@@ -52,7 +54,7 @@ class RecommendationReader:
         self._consumer.close()
 
 
-def _sender(settings: Settings):
+def _sender(settings: Settings) -> tuple[Producer, Callable[[str, bytes, bytes], None]]:
     producer = make_producer(settings.bootstrap_servers)
 
     def produce(topic: str, key: bytes, value: bytes) -> None:

@@ -27,8 +27,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from feedrec.model.clock import Clock, SystemClock
 from feedrec.model.events import EVENT_TYPES, MAX_ID_LEN
 from feedrec.streams.exceptions import DatasetError, ReplayFormatError
+from feedrec.streams.topics import EVENT_TOPIC
 
 TAOBAO_BEHAVIOURS = {"pv": "browse", "cart": "cart", "buy": "purchase"}
 GENERIC_HEADER = ["ts", "user_id", "item_id", "event_type"]
@@ -154,7 +156,7 @@ def _taobao(path: Path, stem: str, behaviours: dict[str, str],
                  "ts": seconds * 1000}
         if category:
             event["category"] = category
-        yield f"events.{kind}", event
+        yield EVENT_TOPIC[kind], event
 
 
 def _generic(path: Path, stem: str, header: list[str],
@@ -182,14 +184,15 @@ def _generic(path: Path, stem: str, header: list[str],
             if width > 4 and row[4]:
                 event["category"] = row[4]
             if width > 5 and row[5]:
-                event["price"] = float(row[5])
-                if not event["price"] >= 0 or event["price"] == float("inf"):
+                price = float(row[5])
+                if not price >= 0 or price == float("inf"):
                     raise ValueError(row[5])
+                event["price"] = price
         except ValueError:
             raise ReplayFormatError(
                 f"{path}:{line}: ts must be epoch milliseconds (an integer) and price a non-negative number; got {row}"
             ) from None
-        yield f"events.{kind}", event
+        yield EVENT_TOPIC[kind], event
 
 
 def replay(
@@ -199,8 +202,8 @@ def replay(
     limit: int | None = None,
     stop: threading.Event | None = None,
     fav_as: str | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock | None = None,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> int:
     """Publish the events of ``path`` in file order through ``producer_send(topic, key, value)``
     (key = user id); returns the number sent, at most ``limit``.
@@ -215,19 +218,22 @@ def replay(
     shows up as lag); with ``speedup`` 0 it is the send time. The original ``ts`` is not kept: the
     schema has no field for it, and it equals ``first ts + (ts - replay start) * speedup``.
 
-    ``stop`` ends the replay early, also during a wait; ``clock``/``sleep`` are for tests.
+    ``stop`` ends the replay early, also during a wait. The pacing and the new timestamps come
+    from ``clock`` (:class:`~feedrec.model.clock.SystemClock` by default); waits go to
+    ``sleep``.
     """
     if not speedup >= 0 or speedup == float("inf"):
         raise ValueError(f"speedup must be 0 (as fast as possible) or a positive factor, got {speedup}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
+    clock = clock if clock is not None else SystemClock()
     if stop is not None and sleep is time.sleep:
         sleep = stop.wait  # wakes at once when stopped
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     sent = 0
     first_ts: int | None = None
-    start_clock = clock()
-    start_wall_ms = int(time.time() * 1000)
+    start_clock = clock.monotonic()
+    start_wall_ms = clock.now_ms()
     if limit == 0:
         return 0
     for topic, event in read_events(path, fav_as=fav_as):
@@ -237,14 +243,14 @@ def replay(
             first_ts = event["ts"]
         if speedup > 0:
             offset_s = (event["ts"] - first_ts) / 1000.0 / speedup
-            wait = offset_s - (clock() - start_clock)
+            wait = offset_s - (clock.monotonic() - start_clock)
             if wait > 0:
                 sleep(wait)
                 if stop is not None and stop.is_set():
                     break
             event["ts"] = start_wall_ms + round(offset_s * 1000)
         else:
-            event["ts"] = int(time.time() * 1000)
+            event["ts"] = clock.now_ms()
         producer_send(topic, event["user_id"].encode(), dumps(event).encode())
         sent += 1
         if limit is not None and sent >= limit:

@@ -42,9 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Event type -> input topic.
-TOPICS = {t: f"events.{t}" for t in ("browse", "click", "cart", "purchase")}
-ITEMS_TOPIC = "items"
+from feedrec.model.clock import Clock, SystemClock
+from feedrec.streams.topics import EVENT_TOPIC, ITEMS_TOPIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,7 +442,7 @@ class Shop:
             if kind == "purchase":
                 r = self._u()
                 ev["quantity"] = 1 + (r < 0.15) + (r < 0.04)
-            out.append((TOPICS[kind], ev))
+            out.append((EVENT_TOPIC[kind], ev))
             if kind == "purchase" or self._u() < c.session_end_prob:
                 sessions[k] = self._new_session()
         return out
@@ -472,8 +471,8 @@ def run_simulation(
     on_tick: Callable[[int], None] | None = None,
     *,
     tick_s: float = 0.01,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] | None = None,
+    clock: Clock | None = None,
+    sleep: Callable[[float], object] | None = None,
 ) -> int:
     """Publish the catalogue to ``items``, then ``rate`` events/s for ``duration_s``; returns
     the number of events sent (catalogue records not counted).
@@ -482,36 +481,39 @@ def run_simulation(
     ``k / rate`` seconds after the start), so the rate never drifts; when sending falls behind,
     the next batches are larger and no time is spent sleeping. Between batches ``poll_recs`` is
     called and its lists are fed to the shop, closing the loop; ``on_tick`` gets the running
-    total. ``stop`` ends the run early (also during a sleep). ``clock``/``sleep`` are for tests.
+    total. ``stop`` ends the run early (also during a sleep). The schedule runs on ``clock``
+    (:class:`~feedrec.model.clock.SystemClock` by default), which also stamps the events, and
+    waits with ``sleep``.
     """
     if not rate > 0 or not math.isfinite(rate):
         raise ValueError(f"rate must be a positive number of events/s, got {rate}")
     if duration_s < 0:
         raise ValueError(f"duration_s must not be negative, got {duration_s}")
-    if sleep is None:
-        sleep = stop.wait if stop is not None else time.sleep
+    clock = clock if clock is not None else SystemClock()
+    wait_for: Callable[[float], object] = (
+        sleep if sleep is not None else stop.wait if stop is not None else time.sleep)
     shop = Shop(config)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     for item in shop.catalogue():
         producer_send(ITEMS_TOPIC, item["item_id"].encode(), dumps(item).encode())
     total = int(rate * duration_s)
-    start = clock()
+    start = clock.monotonic()
     sent = 0
     while sent < total and not (stop is not None and stop.is_set()):
-        due = min(total, int((clock() - start) * rate) + 1)  # + 1: the first event goes out at once
+        # + 1: the first event goes out at once.
+        due = min(total, int((clock.monotonic() - start) * rate) + 1)
         if due > sent:
             if poll_recs is not None:
                 for rec in poll_recs():
                     shop.observe_recommendations(rec)
-            now_ms = int(time.time() * 1000)
-            for topic, ev in shop.next_events(now_ms, min(due - sent, 10_000)):
+            for topic, ev in shop.next_events(clock.now_ms(), min(due - sent, 10_000)):
                 producer_send(topic, ev["user_id"].encode(), dumps(ev).encode())
             sent += min(due - sent, 10_000)
             if on_tick is not None:
                 on_tick(sent)
         # Wake at the next tick boundary, or later when the next event is not due by then.
-        now = clock() - start
+        now = clock.monotonic() - start
         wait = max((int(now / tick_s) + 1) * tick_s, sent / rate) - now
         if sent < total and sent >= min(total, int(now * rate) + 1):
-            sleep(wait)
+            wait_for(wait)
     return sent

@@ -44,10 +44,11 @@ from faust.types import TP
 from feedrec.model.events import EVENT_TYPES
 from feedrec.model.state import load_state
 from feedrec.streams.compat import true_last_offsets
-from feedrec.streams.kafka import RECS_TOPIC, make_producer
+from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import Scrape, scrape
 from feedrec.streams.tools.broker import free_port
 from feedrec.streams.tools.demo import stop_process
+from feedrec.streams.topics import RECS_TOPIC
 
 log = logging.getLogger("feedrec.chaos")
 log.setLevel(logging.INFO)

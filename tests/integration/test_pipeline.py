@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 import msgspec
 import pytest
 
-from feedrec.streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
+from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
 from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually, now_ms
 

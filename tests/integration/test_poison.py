@@ -18,11 +18,13 @@ import msgspec
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
-from feedrec.model.events import Record, Rejection
+from feedrec.model.events import Refused
 from feedrec.streams.deadletter import COPY_LIMIT_BYTES, dead_letter, letter_size, send_dead_letter
-from feedrec.streams.kafka import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC, make_producer
+from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
+from feedrec.streams.records import Record, Rejection
 from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually, now_ms
 
@@ -218,7 +220,7 @@ def test_dead_letters_fit_the_producer_and_broker_limits_or_become_references(
     p = uuid.uuid4().hex[:6]
 
     def rej(name: str, size: int) -> Rejection:
-        return Rejection(Record("events.click", 1, 42, b"v" * size, f"{p}-{name}".encode()),
+        return Refused(Record("events.click", 1, 42, b"v" * size, f"{p}-{name}".encode()),
                          "too_large", "over the payload limit")
 
     overhead = letter_size(*dead_letter(rej("at-limit", 0)))

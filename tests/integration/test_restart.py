@@ -6,9 +6,10 @@ import time
 import uuid
 from pathlib import Path
 
-from feedrec.streams.kafka import RECS_TOPIC, make_producer
+from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
 from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.topics import RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually
 from .test_pipeline import FAST, recs_for

@@ -1,4 +1,4 @@
-"""Property tests: decode_batch never raises, whatever the bytes, and sorts good from bad exactly.
+"""Property tests: decode_events never raises, whatever the bytes, and sorts good from bad exactly.
 
 Each family of poison comes with the reason it must be refused for; good events are interleaved
 with them at random, and must all come out, valid and in order, while every bad record is
@@ -13,7 +13,9 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedrec.model.events import EVENT_TYPES, REASONS, TOPIC_TYPES, Record, decode_batch
+from feedrec.model.events import EVENT_TYPES, REASONS, decode_events
+from feedrec.streams.records import Record
+from feedrec.streams.topics import TOPIC_TYPES
 
 NOW = 1_700_000_000_000
 DAY_MS = 86_400_000
@@ -201,7 +203,7 @@ def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) 
             topic, value, reason = entry[1]
             records.append(Record(topic, 0, offset, value, b"key"))
             expected[offset] = reason
-    events, rejected = decode_batch(records, NOW)
+    events, rejected = decode_events(records, NOW)
     assert [(e.event_id, e.event_type) for e in events] == good
     assert [r.record.offset for r in rejected] == sorted(expected), "each bad record once, in order"
     for rej in rejected:
@@ -215,7 +217,7 @@ def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) 
                 max_size=20))
 def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(raw) -> None:
     records = [Record(topic, 0, i, value) for i, (topic, value) in enumerate(raw)]
-    events, rejected = decode_batch(records, NOW)
+    events, rejected = decode_events(records, NOW)
     assert len(events) + len(rejected) == len(records)
     assert len({id(r.record) for r in rejected}) == len(rejected)
     for rej in rejected:
@@ -236,7 +238,7 @@ def test_nesting_past_the_recursion_limit_is_bad_json_that_says_why(data, arrays
     assert len(value) <= LIMIT
     good = Record("events.click", 0, 1, b'{"event_id":"e","user_id":"u","item_id":"i","ts":%d}'
                   % NOW)
-    events, (rej,) = decode_batch([Record("events.click", 0, 0, value), good], NOW)
+    events, (rej,) = decode_events([Record("events.click", 0, 0, value), good], NOW)
     assert [e.event_id for e in events] == ["e"]
     assert rej.record.offset == 0
     assert rej.reason == "bad_json" and "nests too deep" in rej.detail

@@ -16,6 +16,12 @@ from feedrec.model.twotower import EmbeddingModel
 
 SEEDS = range(40)
 
+def described(rows: np.ndarray, stats: ItemStats) -> tuple[np.ndarray, np.ndarray]:
+    """The availability and category codes of candidate ``rows``, as retrieval hands them to
+    the ranking."""
+    return stats.available[np.maximum(rows, 0)], stats.category_of(rows)
+
+
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_stable_order_and_unique_groups_match_numpy(seed: int) -> None:
@@ -150,7 +156,7 @@ def test_rank_matches_the_item_by_item_cap(seed: int) -> None:
     current = [rng.integers(-1, 6, 2).tolist() for _ in range(b)]
     cfg = RankConfig(top_n=int(rng.integers(1, 15)), candidates=max(c, 15),
                      max_per_category=int(rng.integers(0, 4)))
-    assert rank(rows, scores, excluded, stats, cfg, current) == _rank_one_by_one(
+    assert rank(rows, scores, excluded, cfg, *described(rows, stats), current) == _rank_one_by_one(
         rows, scores, excluded, stats, cfg, current)
-    assert rank(rows, scores, excluded, stats, cfg) == _rank_one_by_one(
+    assert rank(rows, scores, excluded, cfg, *described(rows, stats)) == _rank_one_by_one(
         rows, scores, excluded, stats, cfg, [[]] * b)

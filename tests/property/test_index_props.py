@@ -5,10 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from feedrec.index import make_index
+from feedrec.index import BACKENDS, make_index
 
 floats = st.floats(-10, 10, allow_nan=False, width=32)
-KINDS = st.sampled_from(["exact", "faiss"])
+KINDS = st.sampled_from(BACKENDS)
 
 
 @settings(max_examples=60, deadline=None)

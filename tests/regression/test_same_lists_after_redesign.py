@@ -18,12 +18,15 @@ import msgspec
 import torch
 
 from feedrec.model.batch import BatchRunner
-from feedrec.model.events import Record
-from feedrec.model.pipeline import Pipeline, PipelineConfig
-from feedrec.streams.kafka import EVENT_TOPICS
+from feedrec.model.clock import ManualClock
+from feedrec.model.config import PipelineConfig
+from feedrec.model.events import Event
+from feedrec.model.pipeline import Pipeline
+from feedrec.streams.records import Record
 from feedrec.streams.tools.evaluation.datasets import catalogue_stream, simulated_events
 from feedrec.streams.tools.evaluation.feedrec import Feedrec
 from feedrec.streams.tools.evaluation.protocol import evaluate
+from feedrec.streams.topics import EVENT_TOPIC
 
 DATA = Path(__file__).parent / "data" / "lists.json.gz"
 K = 20
@@ -50,8 +53,9 @@ def worker_lists(events: list[dict]) -> list[list]:
     """Every list and dead letter the worker's batch path gives for ``events`` in batches of
     1 to 300 records, on the events' own clock."""
     torch.set_num_threads(1)
-    pipeline = Pipeline.build(PipelineConfig(), device="cpu", index_kind="exact")
-    runner = BatchRunner(pipeline)
+    clock = ManualClock()
+    pipeline = Pipeline.build(PipelineConfig(), device="cpu", index_kind="exact", clock=clock)
+    runner: BatchRunner[Record] = BatchRunner(pipeline)
     states: dict[str, bytes] = {}
     records = _records([dict(e) for e in events])
     ts = [e["ts"] for e in events]
@@ -59,11 +63,10 @@ def worker_lists(events: list[dict]) -> list[list]:
     start, size = 0, 1
     while start < len(records):
         batch = records[start : start + size]
-        now_ms = max(ts[: min(start + size, len(ts))]) + 1000
-        pipeline.clock = lambda now=now_ms: now / 1000
-        effects = runner.run(batch, states.get, now_ms)
+        clock.advance_to(max(ts[: min(start + size, len(ts))]) + 1000)
+        effects = runner.run(batch, states.get)
         states.update(effects.states)
-        out += [["dlq", r.record.topic, r.record.offset, r.reason] for r in effects.rejected]
+        out += [["dlq", r.record.topic, r.record.offset, r.reason] for r in effects.refused]
         out += [["rec", r.user_id, r.trigger_event_id, [i.item_id for i in r.items]]
                 for r in effects.recommendations]
         start += size
@@ -95,16 +98,10 @@ def evaluator_lists(events: list[dict]) -> list[list]:
     for ev in events:
         fields = dict(ev)
         kind = fields.pop("topic").removeprefix("events.")
-        stream.append(msgspec.convert(fields | {"event_type": kind}, type=_event_type()))
+        stream.append(msgspec.convert(fields | {"event_type": kind}, type=Event))
     method = _Recording(Feedrec(index_kind="exact"))
     evaluate(stream, {"feedrec": method}, ks=(K,))
     return method.lists
-
-
-def _event_type() -> type:
-    from feedrec.model.events import Event
-
-    return Event
 
 
 def _as_dicts(events, topics: dict[str, str]) -> list[dict]:  # noqa: ANN001
@@ -112,7 +109,7 @@ def _as_dicts(events, topics: dict[str, str]) -> list[dict]:  # noqa: ANN001
 
 
 def _streams() -> dict[str, list[dict]]:
-    topics = {t.removeprefix("events."): t for t in EVENT_TOPICS}
+    topics = EVENT_TOPIC
     return {"shop": _as_dicts(simulated_events(3000, seed=7), topics),
             "catalogue": _as_dicts(catalogue_stream(3000, seed=7), topics)}
 

@@ -21,10 +21,9 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from feedrec.model.events import Event
+from feedrec.model.decay import MovingOrigin
+from feedrec.model.events import EVENT_WEIGHTS, Event
 
-#: Learning weight per event type, the same for every method (and feedrec's own default).
-TYPE_WEIGHTS: Mapping[str, float] = {"browse": 0.25, "click": 1.0, "cart": 2.0, "purchase": 4.0}
 SEEN_POLICIES = ("exclude", "allow", "first")
 
 
@@ -41,7 +40,7 @@ class Method(Protocol):
         """The user's top ``k`` item ids, best first (fewer if the method knows fewer)."""
 
 
-def weight_of(ev: Event, weights: Mapping[str, float] = TYPE_WEIGHTS) -> float:
+def weight_of(ev: Event, weights: Mapping[str, float] = EVENT_WEIGHTS) -> float:
     return weights[ev.event_type or "browse"]
 
 
@@ -49,15 +48,6 @@ def check_seen(policy: str) -> str:
     if policy not in SEEN_POLICIES:
         raise ValueError(f"seen must be one of {', '.join(SEEN_POLICIES)}; got {policy!r}")
     return policy
-
-
-def decay_rate(half_life_s: float | None) -> float:
-    """Decay per millisecond for a half-life in seconds; ``None`` (no decay) gives 0."""
-    if half_life_s is None:
-        return 0.0
-    if half_life_s <= 0:
-        raise ValueError(f"half-life must be > 0 seconds or None, got {half_life_s}")
-    return float(np.log(2) / (half_life_s * 1000.0))
 
 
 class Ids:
@@ -102,26 +92,24 @@ def top_keys(scores: Mapping[str, float], k: int, skip: Iterable[str] = ()) -> l
 
 
 class Growth:
-    """Weights stored as ``w * exp(rate * (ts - origin))``: decay without rewriting old pairs.
-
-    Call :meth:`factor` with an event's time and the table (rows of weights) it feeds; when the
-    factor would overflow, every stored weight is rescaled and the origin moves."""
+    """Weights kept in dicts of dicts with a moving origin (:class:`feedrec.model.decay.MovingOrigin`):
+    decay without rewriting old pairs. Call :meth:`factor` with an event's time and the table it
+    feeds; when the origin moves, every stored weight of the table is rescaled."""
 
     def __init__(self, half_life_s: float | None) -> None:
-        self.rate = decay_rate(half_life_s)
-        self.origin: int | None = None
+        self._origin = MovingOrigin(half_life_s, rescale_at=50.0)
 
     def factor(self, ts: int, table: Mapping[str, dict[str, float]]) -> float:
-        if self.origin is None:
-            self.origin = ts
-        x = self.rate * (ts - self.origin)
-        if x > 50:
-            f = math.exp(-x)
+        x, rescale = self._origin.exponents(ts)
+        if rescale is not None:
             for row in table.values():
                 for j in row:
-                    row[j] *= f
-            self.origin, x = ts, 0.0
+                    row[j] *= rescale
         return math.exp(x)
+
+    def at(self, now_ms: int) -> float:
+        """What a stored weight is multiplied by to read it as of ``now_ms``."""
+        return self._origin.at(now_ms)
 
 
 def prune(row: dict[str, float], keep: int) -> None:

@@ -16,15 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import (
-    TYPE_WEIGHTS,
-    Growth,
-    Histories,
-    check_seen,
-    prune,
-    top_keys,
-)
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Growth, Histories, check_seen, prune, top_keys
 from feedrec.streams.tools.evaluation.popularity import HALF_LIVES, Popularity
 
 #: Successors kept per item (the strongest); pruned to this when a row grows to twice as many.
@@ -39,7 +32,7 @@ class CoVisitation:
 
     def __init__(self, window: int = 10, half_life_s: float | None = 86400.0,
                  seen: str = "first", recency_decay: float = 0.7, neighbours: int = 50,
-                 backward: float = 0.5, weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 backward: float = 0.5, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         self.window, self.recency_decay, self.neighbours = window, recency_decay, neighbours
         self.backward, self.seen = backward, check_seen(seen)
         self._weights = dict(weights)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import msgspec
 
-from feedrec.model.events import TOPIC_TYPES, Event
+from feedrec.model.events import Event
 from feedrec.streams.exceptions import DatasetError
 from feedrec.streams.tools.catalogue_sim import CatalogueConfig, catalogue_events
 from feedrec.streams.tools.replay import read_events
 from feedrec.streams.tools.simulator import Shop, SimConfig
+from feedrec.streams.topics import TOPIC_TYPES
 
 SIM_RATE = 100.0
 SIM_START_MS = 1_700_000_000_000

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Ids, check_seen, fill
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Ids, check_seen, fill
 from feedrec.streams.tools.evaluation.popularity import Popularity
 
 
@@ -24,7 +24,7 @@ class ImplicitALS:
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
                  iterations: int = 15, retrain_every: int = 10_000, seen: str = "allow",
-                 seed: int = 0, weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 seed: int = 0, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
@@ -42,7 +42,7 @@ class ImplicitALS:
         self._cols: list[int] = []
         self._vals: list[float] = []
         self._since = 0
-        self.model = None
+        self.model: Any = None
         self._fit_items = 0
         self._user_items: dict[int, dict[int, float]] = defaultdict(dict)
         self.popularity = Popularity(weights=weights)
@@ -78,7 +78,7 @@ class ImplicitALS:
         from scipy.sparse import csr_matrix
 
         u = self.users.row.get(user_id)
-        known = {}
+        known: dict[int, float] = {}
         if self.model is not None and u is not None:
             known = {i: w for i, w in self._user_items[u].items() if i < self._fit_items}
         exclude = self.seen == "exclude"

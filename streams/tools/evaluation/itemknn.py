@@ -14,7 +14,7 @@ every item ``i`` among ``u``'s ``history`` most recent distinct items, and ``n(j
 pairs within that many items of each other count, which keeps a long history's update cheap
 (and on the simulated shop, 20 items beat 100: nearby items say more about each other).
 ``typed=True`` makes the incidence weighted: ``r(u, j)`` is the largest type weight
-(:data:`TYPE_WEIGHTS`) of ``u``'s events on ``j``, ``c(i, j)`` sums ``r(u, i) * r(u, j)`` and
+(:data:`EVENT_WEIGHTS`) of ``u``'s events on ``j``, ``c(i, j)`` sums ``r(u, i) * r(u, j)`` and
 ``n(j)`` sums ``r(u, j) ** 2``; when ``r(u, j)`` rises, the pairs with ``u``'s recent items
 grow by the difference. ``half_life_s`` (None: no decay) ages the co-occurrences, not the
 degrees ``n``: ``c`` is stored as ``w * exp(rate * (ts - origin))``, which only ever compares
@@ -37,8 +37,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Growth, Histories, check_seen
 from feedrec.streams.tools.evaluation.popularity import Popularity
 
 
@@ -62,7 +62,7 @@ class ItemKNN:
     def __init__(self, history: int = 20, window: int = 1, recency_decay: float = 0.5,
                  neighbours: int = 100, lam: float = 20.0, half_life_s: float | None = None,
                  typed: bool = False, seen: str = "first", first: int = 10, pairs: int = 100,
-                 weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         if min(history, window, neighbours, first, pairs) < 1:
             raise ValueError(f"history, window, neighbours, first and pairs must be >= 1, got "
                              f"{history}, {window}, {neighbours}, {first}, {pairs}")
@@ -135,8 +135,8 @@ class ItemKNN:
         c = self._c.get(i, {}).get(j, 0.0)
         if not c:
             return 0.0
-        if now_ms is not None and self._growth.origin is not None:
-            c *= math.exp(-self._growth.rate * (now_ms - self._growth.origin))
+        if now_ms is not None:
+            c *= self._growth.at(now_ms)
         return c / (self._root[i] * self._root[j] + self.lam)
 
     def neighbours_of(self, i: str) -> list[tuple[str, float]]:

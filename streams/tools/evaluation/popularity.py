@@ -8,16 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from feedrec.model.events import Event
-from feedrec.model.items import add_decayed
-from feedrec.streams.tools.evaluation.base import (
-    TYPE_WEIGHTS,
-    Histories,
-    Ids,
-    check_seen,
-    decay_rate,
-    top_rows,
-)
+from feedrec.model.decay import add_decayed, rate_per_ms
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Histories, Ids, check_seen, top_rows
 
 #: Half-lives from an hour to none.
 HALF_LIVES: tuple[float | None, ...] = (3600.0, 86400.0, 7 * 86400.0, None)
@@ -28,11 +21,11 @@ class Popularity:
         {"half_life_s": h, "seen": s} for h in HALF_LIVES for s in ("allow", "exclude"))
 
     def __init__(self, half_life_s: float | None = 3600.0, seen: str = "allow",
-                 weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         self.seen = check_seen(seen)
         self.items = Ids()
         self._score = np.zeros(1024)
-        self._decay_per_ms = decay_rate(half_life_s)
+        self._decay_per_ms = rate_per_ms(half_life_s)
         self._weights = dict(weights)
         self._clock = 0
         self._cache: list[str] = []

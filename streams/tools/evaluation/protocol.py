@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -98,8 +99,8 @@ class _Window:
         self.by_type = defaultdict(lambda: _Acc(self.ks))
         self.by_history = defaultdict(lambda: _Acc(self.ks))
 
-    def summary(self, catalogue: int) -> dict:
-        out = self.overall.summary()
+    def summary(self, catalogue: int) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.overall.summary())
         rec = np.asarray(self.rec_seconds) * 1000
         out |= {
             "coverage": len(self.recommended) / max(catalogue, 1),

@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import (
-    TYPE_WEIGHTS,
-    Growth,
-    Histories,
-    check_seen,
-    top_keys,
-)
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Growth, Histories, check_seen, top_keys
 from feedrec.streams.tools.evaluation.popularity import HALF_LIVES, Popularity
 
 
@@ -28,7 +22,7 @@ class RecentCategory:
          {"recent": 20, "half_life_s": 86400.0, "seen": "exclude"})
 
     def __init__(self, recent: int = 20, half_life_s: float | None = 3600.0, seen: str = "first",
-                 weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         self.recent, self.seen = recent, check_seen(seen)
         self._weights = dict(weights)
         self.histories = Histories(recent)

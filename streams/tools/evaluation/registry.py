@@ -7,7 +7,7 @@ built; the worker never imports any of this.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from typing import Any, cast
 
 from feedrec.streams.tools.evaluation.base import Method
 
@@ -32,13 +32,14 @@ METHOD_NAMES = tuple(METHODS)
 EXTRA = ("river-mf", "implicit-als")
 
 
-def method_class(name: str) -> Callable[..., Method]:
+def method_class(name: str) -> type[Method]:
     try:
         module, cls = METHODS[name].split(":")
     except KeyError:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}") from None
     try:
-        return getattr(importlib.import_module(f"feedrec.streams.tools.evaluation.{module}"), cls)
+        found = getattr(importlib.import_module(f"feedrec.streams.tools.evaluation.{module}"), cls)
+        return cast(type[Method], found)
     except ImportError as exc:
         raise ImportError(
             f"method {name!r} needs the evaluation extra: pip install 'feedrec[eval]' ({exc})"
@@ -53,7 +54,7 @@ def grid(name: str) -> tuple[dict, ...]:
     return tuple({k: x for k, x in v.items() if k not in preset} for v in variants)
 
 
-def make_method(name: str, **kw) -> Method:
+def make_method(name: str, **kw: Any) -> Method:
     """A fresh method by its ``--method`` name, with constructor arguments ``kw``."""
     factory = method_class(name)
     try:

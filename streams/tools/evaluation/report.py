@@ -101,7 +101,9 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
     fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
     points = [p for tl in result.timeline.values() for p in tl]
     # feedrec in black and on top; the others one colour each (the default cycle has only 10).
-    others = iter(plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2])
+    tab20 = plt.get_cmap("tab20")  # a qualitative map of 20 colours, in pairs
+    colours = [tab20(i) for i in range(20)]
+    others = iter(colours[::2] + colours[1::2])
     if points:
         t0 = min(t for t, _ in points)
         span = max(max(t for t, _ in points) - t0, 1)

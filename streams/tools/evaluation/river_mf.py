@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Histories, Ids, check_seen, top_rows
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Histories, Ids, check_seen, top_rows
 
 
 class RiverMF:
@@ -25,7 +25,7 @@ class RiverMF:
 
     def __init__(self, n_factors: int = 32, lr: float = 0.05, l2: float = 0.001,
                  negatives: int = 4, seen: str = "allow", seed: int = 0,
-                 weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         from river import optim, reco
 
         self.seen = check_seen(seen)

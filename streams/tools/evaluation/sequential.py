@@ -10,7 +10,7 @@ Learning. Each event on item ``j`` by a user adds, for every item ``i`` among th
 - ``decay="linear"``: ``w(pos) = 1 - (pos - 1) / steps`` (``1 - 0.1 * (pos - 1)`` for 10 steps);
 - ``decay="none"``: ``w(pos) = 1``.
 
-``typed=True`` multiplies that by the event's type weight (:data:`TYPE_WEIGHTS`), so a purchase
+``typed=True`` multiplies that by the event's type weight (:data:`EVENT_WEIGHTS`), so a purchase
 after ``i`` says more than a browse. ``half_life_s`` (None: no decay, SR's form) ages rules:
 a weight is stored as ``w * exp(rate * (ts - origin))`` and only compared with weights stored
 the same way, so nothing is swept; everything is rescaled once when the factor grows large
@@ -27,12 +27,11 @@ puts the user's ``first`` most recent items first) and popularity
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from feedrec.model.events import Event
-from feedrec.streams.tools.evaluation.base import TYPE_WEIGHTS, Growth, Histories, check_seen, prune
+from feedrec.model.events import EVENT_WEIGHTS, Event
+from feedrec.streams.tools.evaluation.base import Growth, Histories, check_seen, prune
 from feedrec.streams.tools.evaluation.popularity import Popularity
 
 DECAYS = ("harmonic", "linear", "none")
@@ -68,7 +67,7 @@ class SequentialRules:
     def __init__(self, steps: int = 10, decay: str = "harmonic",
                  half_life_s: float | None = None, typed: bool = False, sources: int = 1,
                  recency: float = 0.5, seen: str = "first", first: int = 10,
-                 successors: int = 150, weights: Mapping[str, float] = TYPE_WEIGHTS) -> None:
+                 successors: int = 150, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
         if min(steps, sources, first, successors) < 1:
             raise ValueError(f"steps, sources, first and successors must be >= 1, got {steps}, "
                              f"{sources}, {first}, {successors}")
@@ -111,9 +110,7 @@ class SequentialRules:
     def weight(self, i: str, j: str, now_ms: int) -> float:
         """The rule ``i -> j``'s weight as of ``now_ms`` (decayed, when there is a half-life)."""
         stored = self._rules.get(i, {}).get(j, 0.0)
-        if self._growth.origin is None or not stored:
-            return stored
-        return stored * math.exp(-self._growth.rate * (now_ms - self._growth.origin))
+        return stored * self._growth.at(now_ms) if stored else stored
 
     def scores(self, user_id: str) -> dict[str, float]:
         """Item scores from the rules of the user's ``sources`` last items (stored scale)."""

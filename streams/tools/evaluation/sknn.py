@@ -106,12 +106,11 @@ class SessionPool:
         for e in events:
             self.histories.add(e)
             sid = latest.get(e.user_id)
-            s = sessions[sid] if sid is not None else None
-            if s is None or e.ts - s.end > self.gap_ms:
+            if sid is None or e.ts - sessions[sid].end > self.gap_ms:
                 sid = latest[e.user_id] = len(sessions)
-                s = Session(e.user_id, e.ts)
-                sessions.append(s)
+                sessions.append(Session(e.user_id, e.ts))
                 stamp.append(0)
+            s = sessions[sid]
             s.length += 1
             if e.item_id not in s.pos:
                 refs = index.get(e.item_id)

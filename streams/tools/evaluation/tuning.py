@@ -100,7 +100,7 @@ def tune(events: Sequence[Event], names: Sequence[str], tune_share: float, jobs:
     result = run_groups(head, groups, 0.0, jobs, setup=setup) if groups else None
     out = {}
     for name, variants in grids.items():
-        if len(variants) <= 1:
+        if len(variants) <= 1 or result is None:
             out[name] = Tuned(dict(variants[0]) if variants else {}, {})
             continue
         scores = {label(v): result.report[f"{name}|{label(v)}"][f"hit_rate@{k}"]

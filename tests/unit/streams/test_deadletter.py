@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 import feedrec.streams.kafka
-from feedrec.model.events import Record, Rejection
+from feedrec.model.events import Refused
 from feedrec.streams import deadletter
 from feedrec.streams.deadletter import (
     COPY_LIMIT_BYTES,
@@ -22,13 +22,14 @@ from feedrec.streams.deadletter import (
     refused_as_too_large,
     send_dead_letter,
 )
-from feedrec.streams.kafka import DLQ_TOPIC
 from feedrec.streams.metrics import Metrics
+from feedrec.streams.records import Record, Rejection
+from feedrec.streams.topics import DLQ_TOPIC
 
 
 def rejection(value: bytes | None, key: bytes | None = b"u1", reason: str = "bad_json",
               detail: str = "JSON is malformed", topic: str = "events.click") -> Rejection:
-    return Rejection(Record(topic, 3, 1234, value, key), reason, detail)
+    return Refused(Record(topic, 3, 1234, value, key), reason, detail)
 
 
 def headers_of(letter: deadletter.Letter) -> dict[str, bytes]:

@@ -1,14 +1,15 @@
 import json
 import threading
-import time
 from collections import Counter
 
 import msgspec
 import numpy as np
 import pytest
 
-from feedrec.model.events import CatalogItem, Record, decode_batch
+from feedrec.model.events import CatalogItem, decode_events
+from feedrec.streams.records import Record
 from feedrec.streams.tools.simulator import Shop, SimConfig, run_simulation
+from tests.clock import SteppingClock
 
 SMALL = SimConfig(n_users=300, n_items=800, n_categories=12, seed=7)
 NOW = 1_700_000_000_000
@@ -48,7 +49,7 @@ def test_every_event_follows_the_public_schema() -> None:
         assert ("quantity" in e) == (topic == "events.purchase")
     assert len({e["event_id"] for _, e in evs}) == 3000
     records = [Record(t, 0, i, msgspec.json.encode(e)) for i, (t, e) in enumerate(evs)]
-    good, bad = decode_batch(records, NOW)
+    good, bad = decode_events(records, NOW)
     assert bad == [] and len(good) == 3000
     kinds = Counter(t for t, _ in evs)
     assert kinds["events.browse"] > kinds["events.click"] > kinds["events.cart"] > 0
@@ -274,37 +275,27 @@ def test_a_list_gets_one_chance() -> None:
 
 def test_run_simulation_sends_catalogue_then_paced_events() -> None:
     sent: list[tuple[str, bytes, bytes]] = []
-    t0 = time.monotonic()
+    clock = SteppingClock()
     n = run_simulation(lambda t, k, v: sent.append((t, k, v)), rate=2000, duration_s=0.5,
-                       config=SMALL, poll_recs=lambda: [])
-    took = time.monotonic() - t0
+                       config=SMALL, poll_recs=lambda: [], clock=clock, sleep=clock.sleep)
     topics = Counter(t for t, _, _ in sent)
     assert topics["items"] == SMALL.n_items
     assert all(t == "items" for t, _, _ in sent[: SMALL.n_items])
     assert n == 1000 == sum(v for t, v in topics.items() if t.startswith("events."))
-    assert 0.45 < took < 2.0
+    assert clock.t == pytest.approx(0.5, abs=0.011)  # paced over the half second asked for
+    stamps = []
     for t, k, v in sent:
         assert b" " not in v  # compact JSON
         d = json.loads(v)
         assert k.decode() == (d["item_id"] if t == "items" else d["user_id"])
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        assert s > 0
-        self.sleeps.append(s)
-        self.t += s
+        if t != "items":
+            stamps.append(d["ts"])
+    # Events carry the clock's time when they went out.
+    assert stamps == sorted(stamps) and clock.start_ms <= stamps[0] <= stamps[-1] <= clock.now_ms()
 
 
 def test_pacing_in_ten_ms_batches_without_drift() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     ticks: list[tuple[float, int]] = []
     n = run_simulation(lambda *a: None, rate=1000, duration_s=2.0, config=SMALL,
                        on_tick=lambda k: ticks.append((clock.t, k)), clock=clock,
@@ -318,7 +309,7 @@ def test_pacing_in_ten_ms_batches_without_drift() -> None:
 
 
 def test_low_rates_sleep_until_the_next_event() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     n = run_simulation(lambda *a: None, rate=5, duration_s=2.0, config=SMALL, clock=clock,
                        sleep=clock.sleep)
     assert n == 10 and len(clock.sleeps) == 9
@@ -326,7 +317,7 @@ def test_low_rates_sleep_until_the_next_event() -> None:
 
 
 def test_catches_up_without_sleeping_when_behind() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
 
     def slow_send(topic: str, key: bytes, value: bytes) -> None:
         if topic != "items":
@@ -339,7 +330,7 @@ def test_catches_up_without_sleeping_when_behind() -> None:
 
 def test_closed_loop_stop_and_bad_rate() -> None:
     stop = threading.Event()
-    clock = FakeClock()
+    clock = SteppingClock()
     out: list[dict] = []
     shop = Shop(SMALL)
 

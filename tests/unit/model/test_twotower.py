@@ -53,7 +53,7 @@ def test_versions_count_steps_and_state_round_trips() -> None:
     m = trained()
     assert m.version == 61
     clone = EmbeddingModel(CFG, device="cpu")
-    clone.load_state_dict(m.state_dict())
+    clone.load(m.state())
     assert clone.version == 61
     assert np.array_equal(clone.item_vectors(), m.item_vectors())
     batch = next(synthetic_batches(1, seed=9))
@@ -66,7 +66,7 @@ def test_mismatched_checkpoint_is_refused() -> None:
     from feedrec.model.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match="FEEDREC_DATA_DIR"):
-        other.load_state_dict(trained().state_dict())
+        other.load(trained().state())
 
 
 def test_dirty_rows_and_resets() -> None:
@@ -139,8 +139,8 @@ def test_bad_rows_fail_with_a_clear_message() -> None:
 
 def test_version_never_goes_backwards() -> None:
     m = trained()
-    old = EmbeddingModel(CFG, device="cpu").state_dict()  # version 0
-    m.load_state_dict(old)
+    old = EmbeddingModel(CFG, device="cpu").state()  # version 0
+    m.load(old)
     assert m.version == 61
     m.learn_many(*one_step_batch())
     assert m.version == 62
@@ -148,9 +148,9 @@ def test_version_never_goes_backwards() -> None:
 
 def test_reset_items_forgets_optimizer_state() -> None:
     m = trained()
-    assert m.state_dict()["item_moments"][3].any()
+    assert m.state().item_moments[3].any()
     m.reset_items(np.array([3]))
-    assert not m.state_dict()["item_moments"][3].any()
+    assert not m.state().item_moments[3].any()
 
 
 def test_seeded_runs_with_histories_are_identical() -> None:

@@ -88,7 +88,7 @@ def shop(capacity: int = 20) -> tuple[Candidates, ItemStats]:
     stats.observe(np.arange(capacity), np.arange(1.0, capacity + 1), np.full(capacity, 1000))
     stats.set_keys(np.arange(capacity), [f"i{r}" for r in range(capacity)])
     cfg = SourceConfig(covisit=5, categories=1, per_category=3, trending=2)
-    sources = Candidates(cfg, capacity)
+    sources = Candidates(cfg, capacity, 0.8)
     sources.refresh(stats, capacity, now_s=0.0)
     return sources, stats
 
@@ -103,7 +103,7 @@ def test_candidates_merge_every_source_once() -> None:
     purchased = np.array([[3], [-1]])
     # User 0 had item 7 long ago: it is no longer in their recent items, only in their filter.
     seen = [add_many(b"", 0, ["i2", "i3", "i7"])[0], b""]
-    cand, feats = sources.collect(hist, carted, purchased, seen, ann, stats, now_ms=1000)
+    cand, feats, _ = sources.collect(hist, carted, purchased, seen, ann, stats, now_ms=1000)
     warm = set(cand[0][cand[0] >= 0].tolist())
     # history 2, 3; cart 11; co-visitation 5; index 7; category 0's trending 9, 8, 7;
     # trending 19, 18.
@@ -140,7 +140,7 @@ def test_other_open_sessions_bring_their_items_and_categories() -> None:
     # The user's latest event is on item 2 (category 0); another open session of theirs is on
     # item 13 (category 1): it and its category's trending items 19, 18, 17 are candidates.
     hist = np.array([[2, 3]])
-    cand, feats = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
+    cand, feats, _ = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
                                   np.full((1, 1), -1), stats, now_ms=1000,
                                   others=np.array([[13, -1]]))
     f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
@@ -151,7 +151,7 @@ def test_other_open_sessions_bring_their_items_and_categories() -> None:
     # Both sessions' categories are what the user is shopping in now.
     assert f[19][col["latest_category"]] == f[9][col["latest_category"]] == 1.0
     # Without other sessions nothing changes and the new columns stay 0.
-    alone, feats_alone = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
+    alone, feats_alone, _ = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
                                          np.full((1, 1), -1), stats, now_ms=1000)
     assert not set(alone[0].tolist()) & {13, 17}
     assert (feats_alone[..., [col["other_session"], col["other_category"]]] == 0).all()
@@ -175,7 +175,7 @@ def test_source_config_is_validated() -> None:
     with pytest.raises(ValueError, match="covisit_window"):
         SourceConfig(covisit_window=0)
     with pytest.raises(ValueError, match="history_decay"):
-        SourceConfig(history_decay=1.5)
+        Candidates(SourceConfig(), 4, history_decay=1.5)
 
 
 def test_ranker_learns_which_feature_predicts_the_target() -> None:
@@ -251,7 +251,7 @@ def test_trending_offers_this_half_hours_and_these_weeks_sellers() -> None:
     t0 = 1_700_000_000_000
     stats.observe(np.array([0]), np.array([50.0]), np.array([t0]))
     stats.observe(np.array([1]), np.array([1.0]), np.array([t0 + 3 * day]))
-    trending = Candidates(SourceConfig(trending=1), 4).sources["trending"]
+    trending = Candidates(SourceConfig(trending=1), 4, 0.8).sources["trending"]
     trending.refresh(stats, 4)
     # Half-hour popularity: item 1 (item 0's 50 decayed through 144 half-lives); weeks: item 0.
     assert trending.rows.tolist() == [1, 0]

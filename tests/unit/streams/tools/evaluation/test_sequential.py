@@ -6,7 +6,7 @@ import pytest
 
 from feedrec.model.events import Event
 from feedrec.streams.tools.evaluation.sequential import SequentialRules, position_weights
-from tests.unit.baseline_checks import (
+from tests.unit.streams.tools.evaluation.baseline_checks import (
     HOUR_MS,
     T0,
     check_grid,

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from feedrec.model import seen
+from feedrec.model.config import PipelineConfig
 from feedrec.model.events import Event
 from feedrec.model.exceptions import CheckpointError
-from feedrec.model.pipeline import PipelineConfig
-from feedrec.model.ranking import RankConfig, RepeatShare
-from feedrec.model.state import StateLimits, apply_events, load_state
-from tests.unit.test_pipeline import NOW, Shop, make
+from feedrec.model.ranking import RankConfig, hides_seen
+from feedrec.model.snapshot import Snapshot
+from feedrec.model.state import RepeatShare, StateLimits, apply_events, load_state
+from tests.unit.model.test_pipeline import NOW, Shop, make
 
 
 def test_a_filter_holds_what_was_added_and_little_else() -> None:
@@ -67,13 +68,13 @@ def test_repeat_share_hides_seen_items_only_with_evidence_of_no_repeats() -> Non
     auto = RankConfig()
     r = RepeatShare(window=1000, evidence=100)
     r.observe(50, 0)
-    assert r.share is None and not r.hide_seen(auto)
+    assert r.share is None and not hides_seen(auto, r.share)
     r.observe(100, 1)
-    assert r.share == pytest.approx(1 / 150, rel=0.05) and r.hide_seen(auto)
-    assert not r.hide_seen(RankConfig(seen="show")) and RepeatShare().hide_seen(
-        RankConfig(seen="hide"))
+    assert r.share == pytest.approx(1 / 150, rel=0.05) and hides_seen(auto, r.share)
+    assert not hides_seen(RankConfig(seen="show"), r.share)
+    assert hides_seen(RankConfig(seen="hide"), RepeatShare().share)
     r.observe(1000, 300)  # the shop changed: people come back now
-    assert not r.hide_seen(auto)
+    assert not hides_seen(auto, r.share)
     with pytest.raises(ValueError, match="auto, show or hide"):
         RankConfig(seen="sometimes")
 
@@ -86,9 +87,9 @@ def feed_catalogue(shop: Shop, users: int, per_user: int) -> None:
 
 def test_lists_drop_seen_items_on_a_stream_where_nobody_comes_back() -> None:
     shop = Shop(make(train_batch=8, top_n=10))
-    shop.p.repeats = RepeatShare(evidence=50)
+    shop.p.fold.repeats.evidence = 50
     feed_catalogue(shop, users=8, per_user=10)
-    assert shop.p.repeats.share == 0.0
+    assert shop.p.fold.repeats.share == 0.0
     (rec,) = shop.send(("u0", "i30", "click")).recommendations
     had = {f"i{(0 + s) % 60}" for s in range(10)} | {"i30"}
     shown = {it.item_id for it in rec.items}
@@ -97,10 +98,10 @@ def test_lists_drop_seen_items_on_a_stream_where_nobody_comes_back() -> None:
 
 def test_lists_keep_seen_items_where_users_come_back() -> None:
     shop = Shop(make(train_batch=8, top_n=10))
-    shop.p.repeats = RepeatShare(evidence=50)
+    shop.p.fold.repeats.evidence = 50
     for _ in range(10):
         shop.send(*[(f"u{u}", f"i{u}", "click") for u in range(8)])  # the same item again
-    assert shop.p.repeats.share > 0.8
+    assert shop.p.fold.repeats.share > 0.8
     (rec,) = shop.send(("u0", "i0", "click")).recommendations
     assert "i0" in {it.item_id for it in rec.items}
 
@@ -110,10 +111,11 @@ def test_snapshots_keep_the_repeat_share_and_item_keys() -> None:
     feed_catalogue(shop, users=4, per_user=5)
     twin = make(train_batch=4)
     twin.restore(shop.p.snapshot())
-    assert twin.repeats.state() == shop.p.repeats.state()
-    used = shop.p.items.used
-    assert (twin.stats.key[:used] == shop.p.stats.key[:used]).all() and twin.stats.key[0] != 0
-    old = shop.p.snapshot() | {"format": 1}
+    assert twin.fold.repeats.state() == shop.p.fold.repeats.state()
+    used = shop.p.vocab.items.used
+    keys, twin_keys = shop.p.retrieve.stats.key, twin.retrieve.stats.key
+    assert (twin_keys[:used] == keys[:used]).all() and twin_keys[0] != 0
+    old = shop.p.snapshot().to_plain() | {"format": 1}
     with pytest.raises(CheckpointError, match="layout 1"):
-        twin.restore(old)
+        Snapshot.from_plain(old)
     assert PipelineConfig().ranking.seen == "auto"

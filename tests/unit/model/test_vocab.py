@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from feedrec.model.vocab import IdMap
+from feedrec.model.vocab import IdMap, Vocab
 
 
 def test_rows_are_dense_and_stable() -> None:
@@ -39,8 +41,8 @@ def test_state_round_trip_keeps_order_and_rows() -> None:
 
 def test_evicted_rows_are_reported_once_per_call_and_reused() -> None:
     m = IdMap(2)
-    m.rows_for(["a", "b"], now=1.0)
-    rows, evicted = m.rows_for(["c", "d", "c"], now=2.0)
+    m.rows_for(["a", "b"])
+    rows, evicted = m.rows_for(["c", "d", "c"])
     assert rows.tolist() == [0, 1, 0] and sorted(evicted.tolist()) == [0, 1]
     assert m.ids_for(rows) == ["c", "d", "c"] and len(m) == 2
 
@@ -61,25 +63,37 @@ def test_touching_a_full_map_does_not_evict() -> None:
     assert rows.tolist() == [1, 0, 1] and evicted.size == 0
 
 
-def test_last_seen_tracks_now() -> None:
+def test_released_ids_free_their_rows_for_the_next_new_ids() -> None:
     m = IdMap(3)
-    m.rows_for(["a", "b"], now=5.0)
-    m.rows_for(["a"], now=7.5)
-    seen = m.last_seen(np.array([0, 1, 2, -1]))
-    assert seen[:2].tolist() == [7.5, 5.0] and np.isnan(seen[2:]).all()
+    m.rows_for(["a", "b", "c"])
+    assert m.release(["b", "unknown"]).tolist() == [1]
+    assert "b" not in m and len(m) == 2 and m.ids_for([1]) == [None]
+    rows, evicted = m.rows_for(["d", "e"])
+    # d takes b's freed row; e finds the map full and evicts the least recently seen (a).
+    assert rows.tolist() == [1, 0] and evicted.tolist() == [0]
+    assert m.ids() == ["c", "d", "e"]
 
 
-def test_state_is_plain_json_and_checked() -> None:
-    import json
-
+def test_state_round_trips_and_is_checked() -> None:
     m = IdMap(4)
-    m.rows_for(["a", "b", "c"], now=1.0)
-    state = json.loads(json.dumps(m.state()))
+    m.rows_for(["a", "b", "c"])
+    m.release(["b"])
+    state = m.state()
     r = IdMap.from_state(state)
-    assert r.ids() == m.ids() and r.ids_for([0, 1, 2, 3]) == ["a", "b", "c", None]
-    bad = dict(state, rows=[0, 0, 1])
+    assert r.ids() == m.ids() and r.ids_for([0, 1, 2, 3]) == ["a", None, "c", None]
+    assert r.rows_for(["x"])[0].tolist() == m.rows_for(["x"])[0].tolist() == [1]
     with pytest.raises(ValueError, match="inconsistent"):
-        IdMap.from_state(bad)
+        IdMap.from_state(replace(state, rows=[0, 0]))
+    with pytest.raises(ValueError, match="inconsistent"):
+        IdMap.from_state(replace(state, free=[0]))  # a's row cannot also be free
+
+
+def test_vocab_item_rows_cut_and_pad_each_list() -> None:
+    items = IdMap(8)
+    items.rows_for(["a", "b", "c"])
+    vocab = Vocab(IdMap(2), items)
+    rows = vocab.item_rows([["c", "a"], [], ["b", "zz", "a", "c"]], width=3)
+    assert rows.tolist() == [[2, 0, -1], [-1, -1, -1], [1, -1, 0]]
 
 
 def test_matches_a_reference_lru() -> None:
@@ -87,9 +101,9 @@ def test_matches_a_reference_lru() -> None:
     rng = np.random.default_rng(1)
     m, lru = IdMap(50), []  # lru: least recent first
     owner: dict[int, str] = {}
-    for step in range(200):
+    for _ in range(200):
         batch = [f"id{x}" for x in rng.integers(0, 120, rng.integers(1, 40))]
-        rows, evicted = m.rows_for(batch, now=float(step))
+        rows, evicted = m.rows_for(batch)
         expected_evicted = []
         for key in batch:
             if key in lru:

@@ -5,11 +5,11 @@ import pytest
 from feedrec.model.events import (
     REASONS,
     CatalogItem,
-    Record,
     ValidationLimits,
-    decode_batch,
     decode_catalog_item,
+    decode_events,
 )
+from feedrec.streams.records import Record
 
 NOW = 1_700_000_000_000
 
@@ -25,13 +25,13 @@ def good(**over: object) -> bytes:
 
 
 def reason_of(value: bytes | None, topic: str = "events.click", **limits: int) -> str | None:
-    events, rejected = decode_batch([rec(value, topic)], NOW, ValidationLimits(**limits))
+    events, rejected = decode_events([rec(value, topic)], NOW, ValidationLimits(**limits))
     assert len(events) + len(rejected) == 1
     return rejected[0].reason if rejected else None
 
 
 def test_good_event_gets_type_from_topic() -> None:
-    events, rejected = decode_batch(
+    events, rejected = decode_events(
         [rec(good(price=9.5, quantity=2, category="shoes", rec_id="r1", position=3),
              "events.purchase")], NOW)
     assert rejected == []
@@ -78,13 +78,13 @@ def test_payload_limit_is_configurable() -> None:
 def test_batch_keeps_order_and_separates_bad_records() -> None:
     records = [rec(good(event_id=f"e{i}"), offset=i) for i in range(5)]
     records.insert(2, rec(b"junk", offset=99))
-    events, rejected = decode_batch(records, NOW)
+    events, rejected = decode_events(records, NOW)
     assert [e.event_id for e in events] == [f"e{i}" for i in range(5)]
     assert [(r.record.offset, r.reason) for r in rejected] == [(99, "bad_json")]
     assert "malformed" in rejected[0].detail
 
 
-# -- poison input: nothing a record holds makes decode_batch raise ----------------------------
+# -- poison input: nothing a record holds makes decode_events raise ----------------------------
 
 DEEP = 1000
 
@@ -129,7 +129,7 @@ def test_deep_nesting_is_refused_as_too_deep_and_the_records_beside_it_pass() ->
     assert len(poison) < 3000
     records = [rec(good(event_id="a"), offset=0), rec(poison, offset=1),
                rec(good(event_id="b"), offset=2)]
-    events, rejected = decode_batch(records, NOW)
+    events, rejected = decode_events(records, NOW)
     assert [e.event_id for e in events] == ["a", "b"]
     ((bad),) = rejected
     assert (bad.record.offset, bad.reason) == (1, "bad_json")
@@ -139,15 +139,15 @@ def test_deep_nesting_is_refused_as_too_deep_and_the_records_beside_it_pass() ->
 def test_invalid_utf8_is_not_utf8_wherever_it_is() -> None:
     # Inside a known field msgspec reports a DecodeError; in an unknown one it would skip it.
     for value in (b'{"event_id":"\xff"}', good()[:-1] + b',"extra":"caf\xe9"}'):
-        events, rejected = decode_batch([rec(value)], NOW)
+        events, rejected = decode_events([rec(value)], NOW)
         assert events == [] and [r.reason for r in rejected] == ["not_utf8"]
     # Valid UTF-8 beyond ASCII is fine.
-    (ev,), _ = decode_batch([rec(good(category="chaussures d'été"))], NOW)
+    (ev,), _ = decode_events([rec(good(category="chaussures d'été"))], NOW)
     assert ev.category == "chaussures d'été"
 
 
 def test_a_tombstone_is_bad_json_with_a_detail_that_says_so() -> None:
-    _, (rej,) = decode_batch([rec(None)], NOW)
+    _, (rej,) = decode_events([rec(None)], NOW)
     assert rej.reason == "bad_json" and "tombstone" in rej.detail
 
 
@@ -157,7 +157,7 @@ def test_an_unexpected_decoder_failure_is_one_rejection_not_a_crash() -> None:
             raise MemoryError("no room")
 
     records = [rec(good(event_id="a")), rec(Weird(good())), rec(good(event_id="b"))]
-    events, rejected = decode_batch(records, NOW)
+    events, rejected = decode_events(records, NOW)
     assert [e.event_id for e in events] == ["a", "b"]
     assert [r.reason for r in rejected] == ["internal_error"]
     assert "no room" in rejected[0].detail

@@ -40,5 +40,5 @@ def test_table_lists_every_variable() -> None:
 def test_readme_settings_table_is_current() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     assert settings_table() in readme, "regenerate the README table from `feedrec settings`"

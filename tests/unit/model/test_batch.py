@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import msgspec
 import pytest
 
 from feedrec.model.batch import BatchRunner
-from feedrec.model.events import Record
-from feedrec.model.pipeline import Pipeline, PipelineConfig
+from feedrec.model.clock import ManualClock
+from feedrec.model.config import PipelineConfig
+from feedrec.model.events import Event
+from feedrec.model.pipeline import BatchResult, Pipeline
 from feedrec.model.ranking import RankConfig
 from feedrec.model.state import load_state
 from feedrec.model.twotower import ModelConfig
 
 NOW = 1_700_000_000_000
+
+
+@dataclass(frozen=True)
+class Record:
+    """An input record as the core sees one (:class:`feedrec.model.events.Payload`); nothing
+    of Kafka."""
+
+    source: str
+    position: int
+    value: bytes
+    event_type: str | None = "click"
 
 
 def make(users: int = 64, items: int = 64, train_batch: int = 4) -> Pipeline:
@@ -22,14 +38,14 @@ def make(users: int = 64, items: int = 64, train_batch: int = 4) -> Pipeline:
         train_batch=train_batch,
         index_refresh_interval_s=0.0,
     )
-    return Pipeline.build(cfg, device="cpu", index_kind="exact")
+    return Pipeline.build(cfg, device="cpu", index_kind="exact", clock=ManualClock(NOW))
 
 
 def records(n: int, items: int = 5, users: int = 3) -> list[Record]:
     return [
-        Record("events.click", 0, k, msgspec.json.encode(
+        Record("clicks", k, msgspec.json.encode(
             {"event_id": f"e{k}", "user_id": f"u{k % users}", "item_id": f"i{k % items}",
-             "ts": NOW - 1000 + k}), f"u{k % users}".encode())
+             "ts": NOW - 1000 + k}))
         for k in range(n)
     ]
 
@@ -40,47 +56,46 @@ def test_only_the_record_the_pipeline_fails_on_is_dead_lettered(
     pipeline = make()
     original = pipeline.process
 
-    def fragile(events, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fragile(events: list[Event], *args: Any, **kwargs: Any) -> BatchResult:
         if any(e.item_id == "poison" for e in events):
             raise ValueError("a bug that this item triggers")
         return original(events, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "process", fragile)
     batch = records(14)
-    batch[6] = Record("events.click", 0, 6, msgspec.json.encode(
-        {"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}), b"u0")
-    effects = BatchRunner(pipeline).run(batch, {}.get, NOW)
-    assert [(r.record.offset, r.reason) for r in effects.rejected] == [(6, "internal_error")]
-    assert "a bug that this item triggers" in effects.rejected[0].detail
+    batch[6] = Record("clicks", 6, msgspec.json.encode(
+        {"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}))
+    effects = BatchRunner(pipeline).run(batch, {}.get)
+    assert [(r.record.position, r.reason) for r in effects.refused] == [(6, "internal_error")]
+    assert "a bug that this item triggers" in effects.refused[0].detail
     applied = sum(sum(load_state(raw).counts) for raw in effects.states.values())
     assert applied == 13
     # The halves saw each other's states: user u1's events all counted in one state.
     assert sum(load_state(effects.states["u1"]).counts) == 5  # e1, e4, e7, e10, e13
-    assert effects.offsets == {("events.click", 0): 14}
 
 
 def test_a_batch_with_more_distinct_items_than_the_capacity_is_learned_in_steps() -> None:
     pipeline = make(users=4, items=8, train_batch=1000)
-    effects = BatchRunner(pipeline).run(records(60, items=30, users=9), {}.get, NOW)
-    assert effects.rejected == []
-    assert pipeline.pending == 60
-    loss = pipeline.flush()
+    effects = BatchRunner(pipeline).run(records(60, items=30, users=9), {}.get)
+    assert effects.refused == []
+    assert pipeline.learn.pending == 60
+    loss = pipeline.learn.step()
     assert loss is not None and loss == loss  # a number, not NaN
-    assert pipeline.model.version >= 8  # 30 distinct items through 8 rows: several steps
-    assert len(pipeline.items) == 8 and len(pipeline.users) == 4
+    assert pipeline.version >= 8  # 30 distinct items through 8 rows: several steps
+    assert len(pipeline.vocab.items) == 8 and len(pipeline.vocab.users) == 4
 
 
 def test_the_same_events_again_are_neither_applied_nor_learned_twice() -> None:
     pipeline = make(train_batch=1)
     runner = BatchRunner(pipeline)
     batch = records(9)
-    first = runner.run(batch, {}.get, NOW)
-    version = pipeline.model.version
-    again = runner.run(batch, first.states.get, NOW)
+    first = runner.run(batch, {}.get)
+    version = pipeline.version
+    again = runner.run(batch, first.states.get)
     assert again.result.replayed == 9 and again.result.counts == {
         "browse": 0, "click": 0, "cart": 0, "purchase": 0}
     assert again.recommendations == []
-    assert pipeline.model.version == version and pipeline.pending == 0
+    assert pipeline.version == version and pipeline.learn.pending == 0
     assert {u: load_state(raw).counts for u, raw in again.states.items()} == {
         u: load_state(raw).counts for u, raw in first.states.items()}
 
@@ -89,20 +104,20 @@ def test_an_event_the_gradient_step_fails_on_is_skipped_and_dead_lettered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pipeline = make(train_batch=8)
-    original = pipeline._learn
+    original = pipeline.learn._learn
 
-    def fragile(events, contexts, now):  # type: ignore[no-untyped-def]
+    def fragile(events: list[Event], contexts: list) -> float:
         if any(e.item_id == "i3" and e.user_id == "u0" for e in events):
             raise RuntimeError("a bug in the gradient step")
-        return original(events, contexts, now)
+        return original(events, contexts)
 
-    monkeypatch.setattr(pipeline, "_learn", fragile)
+    monkeypatch.setattr(pipeline.learn, "_learn", fragile)
     runner = BatchRunner(pipeline)
-    first = runner.run(records(6), {}.get, NOW)  # e3 (u0, i3) waits in the pool
-    assert first.rejected == [] and pipeline.pending == 6
+    first = runner.run(records(6), {}.get)  # e3 (u0, i3) waits in the pool
+    assert first.refused == [] and pipeline.learn.pending == 6
     batch = records(12)[6:]
-    second = runner.run(batch, first.states.get, NOW)  # 12 waiting: the step runs
-    assert [(r.record.offset, r.reason) for r in second.rejected] == [(3, "internal_error")]
-    assert "a bug in the gradient step" in second.rejected[0].detail
-    assert pipeline.pending == 0 and pipeline.learned_events == 11
+    second = runner.run(batch, first.states.get)  # 12 waiting: the step runs
+    assert [(r.record.position, r.reason) for r in second.refused] == [(3, "internal_error")]
+    assert "a bug in the gradient step" in second.refused[0].detail
+    assert pipeline.learn.pending == 0 and pipeline.learn.learned_events == 11
     assert sum(load_state(second.states["u0"]).counts) == 4  # its state still counts it

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
 
-from feedrec.model.events import Rejection
+from feedrec.model.events import CatalogItem
 from feedrec.streams.catalog import CatalogTailer
-from feedrec.streams.kafka import ITEMS_TOPIC
+from feedrec.streams.records import Rejection
+from feedrec.streams.topics import ITEMS_TOPIC
 
 DEEP = b'{"item_id":"i9","x":' + b"[" * 1000 + b"]" * 1000 + b"}"
 
@@ -83,11 +85,11 @@ class Broker:
             self.broker.closed += 1
 
 
-def make(broker: Broker, reject) -> tuple[CatalogTailer, deque]:
-    pending: deque = deque()
-    pipeline = SimpleNamespace(stats=SimpleNamespace(pending=pending))
-    tailer = CatalogTailer("fake:9092", pipeline, reject=reject,  # type: ignore[arg-type]
-                           consumer_factory=broker, retry_s=0.0)
+def make(broker: Broker, reject: Callable[[Rejection], None]
+         ) -> tuple[CatalogTailer, list[CatalogItem]]:
+    pending: list[CatalogItem] = []
+    tailer = CatalogTailer("fake:9092", pending.append, reject=reject, consumer_factory=broker,
+                           retry_s=0.0)
     broker.tailer = tailer
     return tailer, pending
 

@@ -11,7 +11,7 @@ import pytest
 
 from feedrec.model.events import Event
 from feedrec.streams.tools.catalogue_sim import START_MS, CatalogueConfig, catalogue_events
-from feedrec.streams.tools.simulator import TOPICS
+from feedrec.streams.topics import EVENT_TOPIC as TOPICS
 
 DAY_MS = 86_400_000
 FIELDS = {"event_id": str, "user_id": str, "item_id": str, "ts": int, "session_id": str,

@@ -20,21 +20,37 @@ from dataclasses import dataclass, field
 import msgspec
 import pytest
 
-from feedrec.model.batch import BatchRunner, DeliveryError, Effects, Outbox
-from feedrec.model.events import Event, Record
-from feedrec.model.pipeline import Pipeline, PipelineConfig, Recommendation, source_name
+from feedrec.model.batch import BatchRunner
+from feedrec.model.clock import ManualClock
+from feedrec.model.config import PipelineConfig
+from feedrec.model.events import Event
+from feedrec.model.pipeline import Pipeline
 from feedrec.model.ranking import RankConfig
+from feedrec.model.snapshot import Snapshot
 from feedrec.model.state import UserState, load_state
+from feedrec.model.steps.emit import Recommendation
 from feedrec.model.twotower import ModelConfig
+from feedrec.streams.outbox import DeliveryError, Outbox
+from feedrec.streams.records import Record, source_name
+from feedrec.streams.topics import EVENT_TOPICS
 
 NOW = 1_700_000_000_000
-TOPICS = ("events.browse", "events.click", "events.cart", "events.purchase")
+TOPICS = EVENT_TOPICS
 PARTITIONS = 2
 #: The boundaries of one batch's cycle a crash may fall on.
 STEPS = ("read", "computed", "half_delivered", "delivered", "released", "committed")
 
 
-def make_pipeline() -> Pipeline:
+@dataclass
+class Shipment:
+    """What a batch shows once its writes are durable (the worker's outbox holds the same)."""
+
+    recommendations: list[Recommendation]
+    offsets: dict[tuple[str, int], int]
+
+
+def make_pipeline() -> tuple[Pipeline, list[str]]:
+    """A pipeline, and the ids of the events its model learns, in order."""
     cfg = PipelineConfig(
         model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4),
         ranking=RankConfig(top_n=3, candidates=10, max_per_category=0),
@@ -43,17 +59,16 @@ def make_pipeline() -> Pipeline:
         ranker_sample=4,
         index_refresh_interval_s=0.0,
     )
-    pipeline = Pipeline.build(cfg, device="cpu", index_kind="exact")
+    pipeline = Pipeline.build(cfg, device="cpu", index_kind="exact", clock=ManualClock(NOW))
     learned: list[str] = []
-    original = pipeline._learn
+    original = pipeline.learn._learn
 
-    def recording(events, contexts, now):  # type: ignore[no-untyped-def]
+    def recording(events: list[Event], contexts: list) -> float:
         learned.extend(e.event_id for e in events)
-        return original(events, contexts, now)
+        return original(events, contexts)
 
-    pipeline._learn = recording  # type: ignore[method-assign]
-    pipeline.learned_ids = learned  # type: ignore[attr-defined]
-    return pipeline
+    pipeline.learn._learn = recording  # type: ignore[method-assign]
+    return pipeline, learned
 
 
 def make_log(seed: int, users: int = 6, per_user: int = 60) -> dict[tuple[str, int], list[Record]]:
@@ -89,6 +104,7 @@ class Durable:
 
     changelog: dict[str, bytes] = field(default_factory=dict)
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: The plain form of the last snapshot, as a checkpoint file holds it.
     checkpoint: dict | None = None
     #: The ids the checkpointed model had learned (carried beside it by the test).
     checkpoint_learned: list[str] = field(default_factory=list)
@@ -108,28 +124,28 @@ class Worker:
         self.log = log
         self.durable = durable
         self.rng = rng
-        self.pipeline = make_pipeline()
+        self.pipeline, self.learned_ids = make_pipeline()
         self.learned_before: list[str] = []
         if durable.checkpoint is not None:
-            self.pipeline.restore(copy.deepcopy(durable.checkpoint))
+            self.pipeline.restore(Snapshot.from_plain(copy.deepcopy(durable.checkpoint)))
             self.learned_before = list(durable.checkpoint_learned)
-        self.runner = BatchRunner(self.pipeline)
-        self.outbox = Outbox()
+        self.runner: BatchRunner[Record] = BatchRunner(self.pipeline)
+        self.outbox: Outbox[Shipment] = Outbox()
         self.table = dict(durable.changelog)  # restored from the changelog
-        resume = self.pipeline.resume_offsets()
+        resume = self.pipeline.learn.resume_offsets()
         self.position = {}
         for tp in log:
             at = [o for o in (durable.committed.get(tp, -1), resume.get(source_name(*tp), -1))
                   if o >= 0]
             self.position[tp] = min(at) if at else 0
-        if self.pipeline.begin({source_name(*tp): at for tp, at in self.position.items()}):
+        if self.pipeline.learn.begin({source_name(*tp): at for tp, at in self.position.items()}):
             self.checkpoint()
         self.stored: dict[tuple[str, int], int] = {}
         self.batches = 0
 
     def checkpoint(self) -> None:
-        self.durable.checkpoint = copy.deepcopy(self.pipeline.snapshot())
-        self.durable.checkpoint_learned = self.learned_before + self.pipeline.learned_ids
+        self.durable.checkpoint = copy.deepcopy(self.pipeline.snapshot().to_plain())
+        self.durable.checkpoint_learned = self.learned_before + self.learned_ids
 
     def done(self) -> bool:
         return all(self.position[tp] >= len(recs) for tp, recs in self.log.items())
@@ -150,12 +166,12 @@ class Worker:
         records = self.read(self.rng.randrange(1, 12))
         if crash_at == "read":
             raise Crash
-        effects = self.runner.run(records, self.table.get, NOW)
-        ticket = self.outbox.open(effects)
+        effects = self.runner.run(records, self.table.get)
+        ticket = self.outbox.open(Shipment(effects.recommendations, offsets_of(records)))
         for user, raw in effects.states.items():
             self.table[user] = raw
         writes = [("state", u, raw) for u, raw in effects.states.items()]
-        writes += [("dlq", r.record, None) for r in effects.rejected]
+        writes += [("dlq", r.record, None) for r in effects.refused]
         ticket.expect(len(writes))
         self.outbox.seal(ticket)
         if checkpoint:
@@ -182,14 +198,22 @@ class Worker:
             raise Crash
         self.batches += 1
 
-    def release(self, effects: Effects) -> None:
-        self.durable.lists += effects.recommendations
-        self.stored.update(effects.offsets)
+    def release(self, shipment: Shipment) -> None:
+        self.durable.lists += shipment.recommendations
+        self.stored.update(shipment.offsets)
 
     def finish(self) -> list[str]:
         """Learn what is waiting (as a checkpoint does); every id the model learned, in order."""
-        self.pipeline.flush()
-        return self.learned_before + self.pipeline.learned_ids
+        self.pipeline.learn.step()
+        return self.learned_before + self.learned_ids
+
+
+def offsets_of(records: list[Record]) -> dict[tuple[str, int], int]:
+    """The next offset to read in each partition the records come from."""
+    out: dict[tuple[str, int], int] = {}
+    for r in records:
+        out[(r.topic, r.partition)] = r.offset + 1
+    return out
 
 
 def run(log: dict[tuple[str, int], list[Record]], crashes: dict[int, str], seed: int,
@@ -307,21 +331,21 @@ def test_the_check_catches_an_adapter_that_commits_before_delivery(
 ) -> None:
     """The same crashes with offsets released before the states are durable lose events."""
 
-    def eager(self: Outbox) -> list[Effects]:
-        out = [t.effects for t in self._queue]
+    def eager(self: Outbox) -> list[Shipment]:
+        out = [t.item for t in self._queue]
         self._queue.clear()
         return out
 
     def early_step(self: Worker, crash_at: str | None = None, checkpoint: bool = False) -> None:
         records = self.read(self.rng.randrange(1, 12))
-        effects = self.runner.run(records, self.table.get, NOW)
+        effects = self.runner.run(records, self.table.get)
         self.table.update(effects.states)
-        self.release(effects)
+        self.release(Shipment(effects.recommendations, offsets_of(records)))
         self.durable.committed.update(self.stored)
         if crash_at is not None:
             raise Crash
         self.durable.changelog.update(effects.states)
-        self.durable.dead_letters += [r.record for r in effects.rejected]
+        self.durable.dead_letters += [r.record for r in effects.refused]
 
     monkeypatch.setattr(Outbox, "release", eager)
     monkeypatch.setattr(Worker, "step", early_step)
@@ -331,12 +355,8 @@ def test_the_check_catches_an_adapter_that_commits_before_delivery(
 
 
 def test_the_outbox_releases_in_batch_order_and_only_what_is_delivered() -> None:
-    outbox = Outbox()
-
-    def effects(n: int) -> Effects:
-        return Effects({}, [], [], {("t", 0): n}, None)  # type: ignore[arg-type]
-
-    first, second = outbox.open(effects(1)), outbox.open(effects(2))
+    outbox: Outbox[int] = Outbox()
+    first, second = outbox.open(1), outbox.open(2)
     first.expect(2)
     second.expect(1)
     outbox.seal(second)
@@ -346,8 +366,8 @@ def test_the_outbox_releases_in_batch_order_and_only_what_is_delivered() -> None
     first.delivered()
     assert outbox.release() == []
     first.delivered()
-    assert [e.offsets for e in outbox.release()] == [{("t", 0): 1}, {("t", 0): 2}]
-    third = outbox.open(effects(3))
+    assert outbox.release() == [1, 2]
+    third = outbox.open(3)
     third.expect()
     outbox.seal(third)
     third.failed("write to x[0] failed: broker down")
