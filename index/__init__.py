@@ -36,8 +36,10 @@ def make_index(dim: int, kind: str = "auto", use_gpu: bool | None = None) -> Vec
             from feedrec.index.faiss_index import FaissIndex
         except ImportError as exc:
             if kind == "faiss":
-                raise IndexUnavailable(f"faiss is not installed ({exc}): install faiss-cpu "
-                                       "or faiss-gpu, or choose the exact index") from exc
+                raise IndexUnavailable(
+                    f"faiss is not installed ({exc}): install faiss-cpu "
+                    "or faiss-gpu, or choose the exact index"
+                ) from exc
             from feedrec.index.exact import ExactIndex
 
             log.warning("faiss is not installed; falling back to the exact index")
@@ -57,5 +59,12 @@ def set_threads(n: int) -> None:
     faiss.omp_set_num_threads(n)
 
 
-__all__ = ["BACKENDS", "KINDS", "IndexUnavailable", "VectorIndex", "VectorIndexError", "make_index",
-           "set_threads"]
+__all__ = [
+    "BACKENDS",
+    "KINDS",
+    "IndexUnavailable",
+    "VectorIndex",
+    "VectorIndexError",
+    "make_index",
+    "set_threads",
+]

@@ -70,7 +70,9 @@ def empty_results(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
 
 
-def pad_results(ids: np.ndarray, scores: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pad_results(
+    ids: np.ndarray, scores: np.ndarray, k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalise padding (every missing slot is id -1, score -inf), widening to ``k`` columns."""
     ids = ids.astype(np.int64, copy=False)
     scores = scores.astype(np.float32, copy=True)

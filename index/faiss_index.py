@@ -46,8 +46,10 @@ class FaissIndex(VectorIndex):
         gpus = gpu_count()
         self.use_gpu = gpus > 0 if use_gpu is None else bool(use_gpu)
         if self.use_gpu and gpus == 0:
-            raise IndexUnavailable("use_gpu=True but this faiss build sees no GPU: install "
-                                   "faiss-gpu or leave use_gpu unset")
+            raise IndexUnavailable(
+                "use_gpu=True but this faiss build sees no GPU: install "
+                "faiss-gpu or leave use_gpu unset"
+            )
         self.name = "faiss-gpu" if self.use_gpu else "faiss-cpu"
         faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
         # Any: faiss's generated types leave out the numpy forms of its methods (remove_ids of

@@ -22,8 +22,13 @@ class RetrievalModel(ABC):
     version: int
 
     @abstractmethod
-    def learn_many(self, user_rows: np.ndarray, item_rows: np.ndarray, weights: np.ndarray,
-                   histories: np.ndarray) -> float:
+    def learn_many(
+        self,
+        user_rows: np.ndarray,
+        item_rows: np.ndarray,
+        weights: np.ndarray,
+        histories: np.ndarray,
+    ) -> float:
         """One weighted gradient step on (user, positive item) pairs; returns the loss."""
 
     @abstractmethod

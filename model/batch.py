@@ -46,10 +46,15 @@ def _merge(results: Sequence[BatchResult]) -> BatchResult:
     if len(results) == 1:
         return results[0]
     last = results[-1]
-    out = BatchResult(states={}, recommendations=[], counts={},
-                      model_version=last.model_version, model_events=last.model_events,
-                      index_size=last.index_size,
-                      index_refresh_seconds=last.index_refresh_seconds)
+    out = BatchResult(
+        states={},
+        recommendations=[],
+        counts={},
+        model_version=last.model_version,
+        model_events=last.model_events,
+        index_size=last.index_size,
+        index_refresh_seconds=last.index_refresh_seconds,
+    )
     for r in results:
         for kind, n in r.counts.items():
             out.counts[kind] = out.counts.get(kind, 0) + n
@@ -102,22 +107,38 @@ class BatchRunner(Generic[P]):
         skipped them), and forget the records no longer waiting."""
         skipped = self.pipeline.learn.take_unlearned()
         if skipped:
-            record_at = {p: r for positions, records in self._waiting
-                         for p, r in zip(positions, records, strict=True)}
+            record_at = {
+                p: r
+                for positions, records in self._waiting
+                for p, r in zip(positions, records, strict=True)
+            }
             for ev, pos, detail in skipped:
                 record = record_at.get(pos) if pos is not None else None
                 if record is None:
-                    log.error("event %s was skipped by the model, its record no longer at hand",
-                              ev.event_id)
+                    log.error(
+                        "event %s was skipped by the model, its record no longer at hand",
+                        ev.event_id,
+                    )
                     continue
-                refused.append(Refused(record, "internal_error",
-                                       f"the model's gradient step failed on it: {detail}"))
+                refused.append(
+                    Refused(
+                        record,
+                        "internal_error",
+                        f"the model's gradient step failed on it: {detail}",
+                    )
+                )
         if not self.pipeline.learn.pending:
             self._waiting.clear()
 
-    def _run(self, events: list[Event], records: Sequence[P],
-             lookup: Callable[[str], bytes | None], states: dict[str, bytes],
-             results: list[BatchResult], refused: list[Refused[P]]) -> None:
+    def _run(
+        self,
+        events: list[Event],
+        records: Sequence[P],
+        lookup: Callable[[str], bytes | None],
+        states: dict[str, bytes],
+        results: list[BatchResult],
+        refused: list[Refused[P]],
+    ) -> None:
         if not events:
             return
         current = {}
@@ -131,12 +152,14 @@ class BatchRunner(Generic[P]):
             result = self.pipeline.process(events, current, positions=positions)
         except Exception as exc:
             if len(events) == 1:
-                log.exception("pipeline failed on %s@%d; refused", records[0].source,
-                              records[0].position)
+                log.exception(
+                    "pipeline failed on %s@%d; refused", records[0].source, records[0].position
+                )
                 refused.append(Refused(records[0], "internal_error", repr(exc)))
                 return
-            log.warning("pipeline failed on a batch of %d events (%r); retrying in halves",
-                        len(events), exc)
+            log.warning(
+                "pipeline failed on a batch of %d events (%r); retrying in halves", len(events), exc
+            )
             half = len(events) // 2
             self._run(events[:half], records[:half], lookup, states, results, refused)
             self._run(events[half:], records[half:], lookup, states, results, refused)

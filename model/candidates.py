@@ -54,9 +54,25 @@ from feedrec.model.sources.trending import CategoryTrending, Trending, category_
 #: item for a user with a history; ``trending`` and ``trending_slow`` are the same popularities
 #: for a user without one, so a cold user's list is ordered by popularity alone, whatever the
 #: other weights learn from warm users.
-FEATURES = ("model", "history", "seen", "carted", "purchased", "covisit", "covisit_long",
-            "category", "latest_category", "in_category", "popularity", "popularity_slow",
-            "recency", "trending", "trending_slow", "other_session", "other_category")
+FEATURES = (
+    "model",
+    "history",
+    "seen",
+    "carted",
+    "purchased",
+    "covisit",
+    "covisit_long",
+    "category",
+    "latest_category",
+    "in_category",
+    "popularity",
+    "popularity_slow",
+    "recency",
+    "trending",
+    "trending_slow",
+    "other_session",
+    "other_category",
+)
 #: ``in_category`` is ``log1p(IN_CATEGORY_SCALE * p)`` of the estimate ``p`` = (share of the item's
 #: category in the user's history) x (item's share of its category's popularity).
 IN_CATEGORY_SCALE = 1000.0
@@ -88,8 +104,11 @@ class SourceConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"SourceConfig.{name} must be >= 0, got {getattr(self, name)}")
         long = self.covisit_long_half_life_s
-        if self.covisit_half_life_s <= 0 or self.recency_half_life_s <= 0 or (
-                long is not None and long <= 0):
+        if (
+            self.covisit_half_life_s <= 0
+            or self.recency_half_life_s <= 0
+            or (long is not None and long <= 0)
+        ):
             raise ValueError("SourceConfig half-lives must be positive")
 
 
@@ -121,11 +140,24 @@ class Candidates:
         self.capacity = capacity
         self.history_decay = history_decay
         self.category = CategoryTrending(cfg.categories, cfg.per_category)
-        self.covisit = CoVisitation("covisit", capacity, cfg.covisit_window, cfg.covisit_slots,
-                                    cfg.covisit_half_life_s, cfg.covisit, history_decay)
-        self.covisit_long = CoVisitation("covisit_long", capacity, cfg.covisit_window,
-                                         cfg.covisit_slots, cfg.covisit_long_half_life_s,
-                                         cfg.covisit, history_decay)
+        self.covisit = CoVisitation(
+            "covisit",
+            capacity,
+            cfg.covisit_window,
+            cfg.covisit_slots,
+            cfg.covisit_half_life_s,
+            cfg.covisit,
+            history_decay,
+        )
+        self.covisit_long = CoVisitation(
+            "covisit_long",
+            capacity,
+            cfg.covisit_window,
+            cfg.covisit_slots,
+            cfg.covisit_long_half_life_s,
+            cfg.covisit,
+            history_decay,
+        )
         self.sources: dict[str, Source] = {
             "history": History(history_decay),
             "other_sessions": OtherSessions(),
@@ -137,21 +169,22 @@ class Candidates:
             "trending": Trending(cfg.trending),
             "nearest": Nearest(),
         }
-        self._featured = [(name, src.feature) for name, src in self.sources.items()
-                          if src.feature is not None]
+        self._featured = [
+            (name, src.feature) for name, src in self.sources.items() if src.feature is not None
+        ]
         self._refreshed = float("-inf")
 
     # -- learning ----------------------------------------------------------------------------
 
-    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
-                ts_ms: np.ndarray) -> None:
+    def observe(
+        self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray
+    ) -> None:
         """Each event on ``items[b]`` follows the items of ``histories[b]`` (its recent items,
         -1 padded)."""
         for src in self.sources.values():
             src.observe(histories, items, weights, ts_ms)
 
-    def refresh(self, stats: ItemStats, rows_used: int, now_s: float,
-                force: bool = False) -> bool:
+    def refresh(self, stats: ItemStats, rows_used: int, now_s: float, force: bool = False) -> bool:
         """Let the sources recompute what depends on the item statistics, if due; True if so."""
         if not force and now_s - self._refreshed < self.cfg.trending_refresh_s:
             return False
@@ -166,9 +199,17 @@ class Candidates:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def collect(self, histories: np.ndarray, carted: np.ndarray, purchased: np.ndarray,
-                seen: Sequence[bytes], nearest: np.ndarray, stats: ItemStats, now_ms: int,
-                others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def collect(
+        self,
+        histories: np.ndarray,
+        carted: np.ndarray,
+        purchased: np.ndarray,
+        seen: Sequence[bytes],
+        nearest: np.ndarray,
+        stats: ItemStats,
+        now_ms: int,
+        others: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Merged candidates ``(B, C)`` (-1 padded, each row distinct), their features
         ``(B, C, len(FEATURES))``, the ``model`` column left at 0, and their category codes
         ``(B, C)`` (-1: padding or unknown). ``histories``, ``carted``
@@ -177,18 +218,25 @@ class Candidates:
         of each user's other open sessions (``(B, *)``, -1 padded; None: none known)."""
         hist = _trim(np.asarray(histories, dtype=np.int64))
         b, h = hist.shape
-        q = Query(hist, _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1)),
-                  _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)),
-                  np.asarray(nearest, dtype=np.int64).reshape(b, -1), stats, now_ms,
-                  category_shares(hist, stats, self.history_decay),
-                  np.full((b, 0), -1, dtype=np.int64) if others is None
-                  else np.asarray(others, dtype=np.int64).reshape(b, -1))
+        q = Query(
+            hist,
+            _trim(np.asarray(carted, dtype=np.int64).reshape(b, -1)),
+            _trim(np.asarray(purchased, dtype=np.int64).reshape(b, -1)),
+            np.asarray(nearest, dtype=np.int64).reshape(b, -1),
+            stats,
+            now_ms,
+            category_shares(hist, stats, self.history_decay),
+            np.full((b, 0), -1, dtype=np.int64)
+            if others is None
+            else np.asarray(others, dtype=np.int64).reshape(b, -1),
+        )
         proposals = {name: src.propose(q) for name, src in self.sources.items()}
         # One table of every featured source's evidence, a column each: searched once.
         blocks = [proposals[name] for name, _ in self._featured]
         evidence = Lookup(
-            np.concatenate([np.broadcast_to(np.arange(b)[:, None], p.rows.shape).ravel()
-                            for p in blocks]),
+            np.concatenate(
+                [np.broadcast_to(np.arange(b)[:, None], p.rows.shape).ravel() for p in blocks]
+            ),
             np.concatenate([p.rows.ravel() for p in blocks]),
             np.concatenate([np.broadcast_to(p.scores, p.rows.shape).ravel() for p in blocks]),
             self.capacity,
@@ -196,11 +244,13 @@ class Candidates:
             len(blocks),
         )
         column = {name: i for i, (name, _) in enumerate(self._featured)}
-        parts = [p.rows if p.best is None else evidence.top(b, p.best, column[name])
-                 for name, p in proposals.items()]
+        parts = [
+            p.rows if p.best is None else evidence.top(b, p.best, column[name])
+            for name, p in proposals.items()
+        ]
         cand = np.sort(np.concatenate(parts, axis=1), axis=1)
         # Padding sorts first: columns that are padding in every row go before anything else.
-        cand = cand[:, int((cand >= 0).argmax(axis=1).min()):]
+        cand = cand[:, int((cand >= 0).argmax(axis=1).min()) :]
         cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1
 
         safe = np.maximum(cand, 0)
@@ -210,7 +260,8 @@ class Candidates:
             feats[..., _COL[feature]] = own[..., n]
         feats[..., _COL["purchased"]] = feats[..., _COL["purchased"]] > 0
         feats[..., _COL["seen"]] = (feats[..., _COL["history"]] > 0) | seen_filters.contains(
-            seen, stats.key[safe])
+            seen, stats.key[safe]
+        )
         cats = stats.category_of(hist)
         cand_cats = stats.category_of(cand)
         share = q.category_share(cand_cats)[..., 0]
@@ -221,20 +272,24 @@ class Candidates:
         if len(totals):
             known = (cand_cats >= 0) & (cand_cats < len(totals))
             total = totals[np.where(known, cand_cats, 0)]
-            within = np.divide(stats.popularity[safe], total, out=np.zeros(cand.shape),
-                               where=known & (total > 0))
+            within = np.divide(
+                stats.popularity[safe], total, out=np.zeros(cand.shape), where=known & (total > 0)
+            )
             feats[..., _COL["in_category"]] = np.log1p(IN_CATEGORY_SCALE * share * within)
         popularity = np.log1p(stats.popularity[safe])
         warm = np.asarray((hist >= 0).any(axis=1))[:, None]
         age_s = np.maximum(now_ms - stats.last_ts[safe], 0) / 1000.0
         feats[..., _COL["popularity"]] = np.where(warm, popularity, 0.0)
-        feats[..., _COL["popularity_slow"]] = np.where(warm, np.log1p(stats.popularity_slow[safe]),
-                                                       0.0)
-        feats[..., _COL["recency"]] = np.where(warm & (stats.last_ts[safe] > 0),
-                                               np.exp2(-age_s / self.cfg.recency_half_life_s), 0.0)
+        feats[..., _COL["popularity_slow"]] = np.where(
+            warm, np.log1p(stats.popularity_slow[safe]), 0.0
+        )
+        feats[..., _COL["recency"]] = np.where(
+            warm & (stats.last_ts[safe] > 0), np.exp2(-age_s / self.cfg.recency_half_life_s), 0.0
+        )
         feats[..., _COL["trending"]] = np.where(warm, 0.0, popularity)
-        feats[..., _COL["trending_slow"]] = np.where(warm, 0.0,
-                                                     np.log1p(stats.popularity_slow[safe]))
+        feats[..., _COL["trending_slow"]] = np.where(
+            warm, 0.0, np.log1p(stats.popularity_slow[safe])
+        )
         if q.others.size:
             # A column at a time: there are only a few, and any() over a short axis is slow.
             in_other = np.zeros(cand.shape, dtype=bool)
@@ -242,7 +297,8 @@ class Candidates:
                 in_other |= (cand_cats == other[:, None]) & (other[:, None] >= 0)
             feats[..., _COL["other_category"]] = in_other
             feats[..., _COL["latest_category"]] = np.maximum(
-                feats[..., _COL["latest_category"]], in_other)
+                feats[..., _COL["latest_category"]], in_other
+            )
         feats[cand < 0] = 0.0
         return cand, feats, cand_cats
 

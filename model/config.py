@@ -40,8 +40,10 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if self.ranker_sample < 0 or self.ranker_lr <= 0:
-            raise ValueError(f"need ranker_sample >= 0 and ranker_lr > 0, got "
-                             f"{self.ranker_sample}, {self.ranker_lr}")
+            raise ValueError(
+                f"need ranker_sample >= 0 and ranker_lr > 0, got "
+                f"{self.ranker_sample}, {self.ranker_lr}"
+            )
         if self.train_batch < 1:
             raise ValueError(f"train_batch must be >= 1, got {self.train_batch}")
         if self.train_max_delay_s < 0:

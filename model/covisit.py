@@ -57,8 +57,7 @@ def group_ranks(groups: np.ndarray) -> np.ndarray:
 class CoVisits:
     """The ``slots`` strongest ``src -> dst`` successors of every item row (see module docstring)."""
 
-    def __init__(self, capacity: int, slots: int = 20, half_life_s: float | None = 86400.0
-                 ) -> None:
+    def __init__(self, capacity: int, slots: int = 20, half_life_s: float | None = 86400.0) -> None:
         if capacity < 1 or slots < 1 or (half_life_s is not None and half_life_s <= 0):
             raise ValueError("capacity and slots must be >= 1 and half_life_s > 0 (or None)")
         self.capacity = capacity
@@ -80,8 +79,9 @@ class CoVisits:
             self.weight *= np.float32(rescale)
         return np.exp(x)
 
-    def observe(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
-                ts_ms: np.ndarray) -> None:
+    def observe(
+        self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, ts_ms: np.ndarray
+    ) -> None:
         """Add ``weight`` (decayed from ``ts_ms``) to each pair ``src -> dst``; -1 rows are skipped."""
         src = np.asarray(src, dtype=np.int64).reshape(-1)
         dst = np.asarray(dst, dtype=np.int64).reshape(-1)
@@ -155,9 +155,13 @@ class CoVisits:
     # -- checkpoints -------------------------------------------------------------------------
 
     def state(self, rows_used: int) -> CoVisitsState:
-        return CoVisitsState(self.neighbour[:rows_used].copy(), self.weight[:rows_used].copy(),
-                             self.stamp[:rows_used].copy(), self.epoch[:rows_used].copy(),
-                             self.decay.origin_ms)
+        return CoVisitsState(
+            self.neighbour[:rows_used].copy(),
+            self.weight[:rows_used].copy(),
+            self.stamp[:rows_used].copy(),
+            self.epoch[:rows_used].copy(),
+            self.decay.origin_ms,
+        )
 
     def load(self, state: CoVisitsState) -> None:
         n = len(state.neighbour)

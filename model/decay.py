@@ -32,8 +32,14 @@ def rate_per_ms(half_life_s: float | None) -> float:
     return math.log(2) / (half_life_s * 1000.0)
 
 
-def add_decayed(scores: np.ndarray, clock_ms: int, rate: float, rows: np.ndarray,
-                weights: np.ndarray, ts_ms: np.ndarray) -> int:
+def add_decayed(
+    scores: np.ndarray,
+    clock_ms: int,
+    rate: float,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    ts_ms: np.ndarray,
+) -> int:
     """Decay ``scores`` (in place) from ``clock_ms`` to the newest time, then add each weight
     decayed from its own timestamp; returns the new clock."""
     newest = int(ts_ms.max(initial=clock_ms))

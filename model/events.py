@@ -149,8 +149,10 @@ def _refusal(exc: Exception) -> Refusal:
         # The decoder recurses once per level of nesting; an unknown field nested ~1,000 deep
         # (a 2 KB record) exhausts the interpreter's limit; shallower nesting in an unknown field
         # is skipped with the field. No real event nests at all.
-        return "bad_json", (f"nests too deep: more levels of arrays or objects than the decoder "
-                            f"follows (about {sys.getrecursionlimit()})")
+        return "bad_json", (
+            f"nests too deep: more levels of arrays or objects than the decoder "
+            f"follows (about {sys.getrecursionlimit()})"
+        )
     return "internal_error", f"the decoder failed: {exc!r}"
 
 
@@ -197,8 +199,10 @@ def decode_events(
                         f"event_type {ev.event_type!r} on {rec.source!r}",
                     )
                 elif not lo <= ev.ts <= hi:
-                    refusal = ("ts_out_of_range",
-                               f"ts {ev.ts} outside [{lo}, {hi}] (epoch milliseconds expected)")
+                    refusal = (
+                        "ts_out_of_range",
+                        f"ts {ev.ts} outside [{lo}, {hi}] (epoch milliseconds expected)",
+                    )
                 else:
                     ev.event_type = event_type
                     events.append(ev)

@@ -26,8 +26,12 @@ class ItemStats:
     ``popularity`` follows what sells this half hour; ``popularity_slow`` what sells over weeks,
     which is what a catalogue browsed over months needs. The ranker weighs the two."""
 
-    def __init__(self, capacity: int, popularity_half_life_s: float = 1800.0,
-                 slow_half_life_s: float = 14 * 86400.0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        popularity_half_life_s: float = 1800.0,
+        slow_half_life_s: float = 14 * 86400.0,
+    ) -> None:
         self.capacity = capacity
         self.popularity = np.zeros(capacity, dtype=np.float64)
         self.popularity_slow = np.zeros(capacity, dtype=np.float64)
@@ -54,7 +58,8 @@ class ItemStats:
     def category_of(self, rows: np.ndarray) -> np.ndarray:
         """Category codes of ``rows`` (any shape), -1 where a row is padding (-1) or unknown."""
         return np.where(rows >= 0, self.category[np.maximum(rows, 0)], UNKNOWN_CATEGORY).astype(
-            np.int64)
+            np.int64
+        )
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget evicted rows so their next owner starts clean."""
@@ -123,9 +128,16 @@ class ItemStats:
 
     def state(self, rows_used: int) -> ItemStatsState:
         return ItemStatsState(
-            self.popularity.copy(), self.popularity_slow.copy(), self._clock_ms,
-            self._slow_clock_ms, self.last_ts.copy(), self.category.copy(),
-            self.available.copy(), dict(self._categories), self.key[:rows_used].copy())
+            self.popularity.copy(),
+            self.popularity_slow.copy(),
+            self._clock_ms,
+            self._slow_clock_ms,
+            self.last_ts.copy(),
+            self.category.copy(),
+            self.available.copy(),
+            dict(self._categories),
+            self.key[:rows_used].copy(),
+        )
 
     def load(self, state: ItemStatsState) -> None:
         self.popularity[:] = state.popularity

@@ -75,15 +75,19 @@ class BatchResult:
 class Pipeline:
     """Builds the steps around one model and one index, and runs batches through them."""
 
-    def __init__(self, cfg: PipelineConfig, model: RetrievalModel, index: VectorIndex,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        model: RetrievalModel,
+        index: VectorIndex,
+        clock: Clock | None = None,
+    ) -> None:
         self.cfg = cfg
         self.clock = clock if clock is not None else SystemClock()
         self.vocab = Vocab(IdMap(cfg.model.user_capacity), IdMap(cfg.model.item_capacity))
         self.decode = Decode(cfg.validation, self.clock)
         self.fold = Fold(cfg.state)
-        self.retrieve = Retrieve(cfg, model, self.vocab, index, self.fold.session_gaps,
-                                 self.clock)
+        self.retrieve = Retrieve(cfg, model, self.vocab, index, self.fold.session_gaps, self.clock)
         self.rank = Rank(cfg, self.fold.repeats)
         self.learn = Learn(cfg, model, self.vocab, self.retrieve, self.rank, self.clock)
         self.emit = Emit(self.vocab, self.clock)
@@ -91,8 +95,13 @@ class Pipeline:
         self.index_name = index.name
 
     @classmethod
-    def build(cls, cfg: PipelineConfig, device: str = "auto", index_kind: str = "auto",
-              clock: Clock | None = None) -> Pipeline:
+    def build(
+        cls,
+        cfg: PipelineConfig,
+        device: str = "auto",
+        index_kind: str = "auto",
+        clock: Clock | None = None,
+    ) -> Pipeline:
         """The default model (:class:`EmbeddingModel`) on ``device`` and an index of
         ``index_kind`` (:data:`feedrec.index.KINDS`)."""
         model = EmbeddingModel(cfg.model, device=device)
@@ -104,9 +113,13 @@ class Pipeline:
 
     # -- the batch -------------------------------------------------------------------------
 
-    def process(self, events: Sequence[Event], states: Mapping[str, bytes | None],
-                positions: Sequence[Position] | None = None, recommend: bool = True
-                ) -> BatchResult:
+    def process(
+        self,
+        events: Sequence[Event],
+        states: Mapping[str, bytes | None],
+        positions: Sequence[Position] | None = None,
+        recommend: bool = True,
+    ) -> BatchResult:
         """Apply one batch of valid events; ``states`` holds the current state of their users.
 
         With ``positions`` (one per event) every effect happens once per event across replays
@@ -128,16 +141,22 @@ class Pipeline:
         recs: list[Recommendation] = []
         if folded.triggers and recommend:
             users = [user for user, _ in folded.triggers]
-            ranked = self._rank(users, [folded.states[u] for u in users], now_ms,
-                                self.cfg.ranking)
+            ranked = self._rank(users, [folded.states[u] for u in users], now_ms, self.cfg.ranking)
             recs = self.emit(folded.triggers, ranked, self.learn.version)
             self.fold.shown(folded.states, recs)
         t4 = time.perf_counter()
         return BatchResult(
             states={user: dump_state(st) for user, st in folded.states.items()},
-            recommendations=recs, counts=folded.counts, duplicates=folded.duplicates,
-            replayed=folded.replayed, feedback=folded.feedback, hits=folded.hits,
-            rec_clicks=folded.rec_clicks, loss=loss, ranker_loss=ranker_loss, index_pushed=pushed,
+            recommendations=recs,
+            counts=folded.counts,
+            duplicates=folded.duplicates,
+            replayed=folded.replayed,
+            feedback=folded.feedback,
+            hits=folded.hits,
+            rec_clicks=folded.rec_clicks,
+            loss=loss,
+            ranker_loss=ranker_loss,
+            index_pushed=pushed,
             timings={"fold": t1 - t0, "learn": t2 - t1, "retrieve": t3 - t2, "rank": t4 - t3},
             model_version=self.learn.version,
             model_events=self.learn.learned_events + self.learn.pending,
@@ -146,24 +165,29 @@ class Pipeline:
             ranker_weights=self.rank.weights() if ranker_loss is not None else None,
         )
 
-    def _rank(self, users: Sequence[str], states: Sequence[UserState], now_ms: int,
-              cfg: RankConfig) -> list[list[tuple[int, float]]]:
+    def _rank(
+        self, users: Sequence[str], states: Sequence[UserState], now_ms: int, cfg: RankConfig
+    ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for ``users`` in the given states."""
         lists = self.retrieve.lists(states, [now_ms] * len(states))
-        found = self.retrieve.candidates(self.vocab.users.get_rows(users), lists, now_ms,
-                                         cfg.candidates)
+        found = self.retrieve.candidates(
+            self.vocab.users.get_rows(users), lists, now_ms, cfg.candidates
+        )
         return self.rank(found, [st.last for st in states], cfg)
 
-    def recommend(self, users: Sequence[str], states: Mapping[str, bytes | None], n: int
-                  ) -> list[list[str]]:
+    def recommend(
+        self, users: Sequence[str], states: Mapping[str, bytes | None], n: int
+    ) -> list[list[str]]:
         """The top ``n`` item ids for each user as the worker would rank them now; no side
         effects."""
         cfg = replace(self.cfg.ranking, top_n=n, candidates=max(n, self.cfg.ranking.candidates))
-        ranked = self._rank(users, [load_state(states.get(u)) for u in users],
-                            self.clock.now_ms(), cfg)
+        ranked = self._rank(
+            users, [load_state(states.get(u)) for u in users], self.clock.now_ms(), cfg
+        )
         items = self.vocab.items
-        return [[i for i in items.ids_for([r for r, _ in chosen]) if i is not None]
-                for chosen in ranked]
+        return [
+            [i for i in items.ids_for([r for r, _ in chosen]) if i is not None] for chosen in ranked
+        ]
 
     # -- what the worker asks of it ------------------------------------------------------------
 
@@ -187,8 +211,14 @@ class Pipeline:
         Events still waiting for a gradient step are learned first, so none is left out.
         """
         self.learn.step()
-        return Snapshot(SNAPSHOT_FORMAT, self.learn.version, self.fold.state(),
-                        self.learn.state(), self.retrieve.state(), self.rank.state())
+        return Snapshot(
+            SNAPSHOT_FORMAT,
+            self.learn.version,
+            self.fold.state(),
+            self.learn.state(),
+            self.retrieve.state(),
+            self.rank.state(),
+        )
 
     def restore(self, snap: Snapshot) -> None:
         self.learn.load(snap.learn)  # the model and the vocabulary first: the index needs them

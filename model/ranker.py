@@ -50,8 +50,13 @@ class OnlineRanker:
     own, so a rare context starts from what is true on average.
     """
 
-    def __init__(self, initial: Mapping[str, float] = INITIAL_WEIGHTS, lr: float = 0.05,
-                 l2: float = 1e-4, contexts: int = 1) -> None:
+    def __init__(
+        self,
+        initial: Mapping[str, float] = INITIAL_WEIGHTS,
+        lr: float = 0.05,
+        l2: float = 1e-4,
+        contexts: int = 1,
+    ) -> None:
         missing = set(FEATURES) - set(initial)
         if missing:
             raise ValueError(f"initial ranker weights missing for {sorted(missing)}")
@@ -71,22 +76,32 @@ class OnlineRanker:
         ctx = np.zeros(rows, dtype=np.int64) if context is None else np.asarray(context)
         return self.weights + self.context_weights[ctx]
 
-    def score(self, feats: np.ndarray, valid: np.ndarray,
-              context: np.ndarray | None = None) -> np.ndarray:
+    def score(
+        self, feats: np.ndarray, valid: np.ndarray, context: np.ndarray | None = None
+    ) -> np.ndarray:
         """``(B, C)`` scores; -inf where not ``valid``. ``context``: ``(B,)`` ints, or None for
         context 0."""
         w = self._row_weights(context, len(feats))
         return np.where(valid, np.matmul(feats, w[:, :, None])[..., 0], -np.inf)
 
-    def learn(self, feats: np.ndarray, valid: np.ndarray, target: np.ndarray,
-              weight: np.ndarray, context: np.ndarray | None = None) -> float | None:
+    def learn(
+        self,
+        feats: np.ndarray,
+        valid: np.ndarray,
+        target: np.ndarray,
+        weight: np.ndarray,
+        context: np.ndarray | None = None,
+    ) -> float | None:
         """One Adagrad step on the softmax loss of ``target`` (column per row; -1 = not among
         the candidates, skipped); the mean loss, or None when no row had its target."""
         rows = np.flatnonzero(target >= 0)
         if not len(rows):
             return None
-        ctx = (np.zeros(len(feats), dtype=np.int64) if context is None
-               else np.asarray(context, dtype=np.int64))[rows]
+        ctx = (
+            np.zeros(len(feats), dtype=np.int64)
+            if context is None
+            else np.asarray(context, dtype=np.int64)
+        )[rows]
         f, ok, t, w = feats[rows], valid[rows], target[rows], weight[rows].astype(np.float64)
         s = self.score(f, ok, ctx)
         s -= s.max(axis=1, keepdims=True)
@@ -112,8 +127,13 @@ class OnlineRanker:
         return {name: float(v) for name, v in zip(FEATURES, self.weights, strict=True)}
 
     def state(self) -> RankerState:
-        return RankerState(self.weights.copy(), self._g2.copy(), self.steps,
-                           self.context_weights.copy(), self._context_g2.copy())
+        return RankerState(
+            self.weights.copy(),
+            self._g2.copy(),
+            self.steps,
+            self.context_weights.copy(),
+            self._context_g2.copy(),
+        )
 
     def load(self, state: RankerState) -> None:
         self.weights = np.asarray(state.weights, dtype=np.float64).copy()

@@ -81,21 +81,36 @@ def rank(
     # Most lists fill from their first few candidates: those are read into Python first, and
     # the rest only for a list that runs out of them.
     head = min(rows.shape[1], 4 * cfg.top_n)
-    lists = (ranked_rows[:, :head].tolist(), ranked_scores[:, :head].tolist(),
-             cats[:, :head].tolist())
+    lists = (
+        ranked_rows[:, :head].tolist(),
+        ranked_scores[:, :head].tolist(),
+        cats[:, :head].tolist(),
+    )
     out: list[list[tuple[int, float]]] = []
     for b in range(rows.shape[0]):
         free = current[b] if current is not None else ()
         chosen, done = _pick(lists[0][b], lists[1][b], lists[2][b], excluded[b], free, cfg)
         if not done and head < rows.shape[1]:
-            chosen, _ = _pick(ranked_rows[b].tolist(), ranked_scores[b].tolist(),
-                              cats[b].tolist(), excluded[b], free, cfg)
+            chosen, _ = _pick(
+                ranked_rows[b].tolist(),
+                ranked_scores[b].tolist(),
+                cats[b].tolist(),
+                excluded[b],
+                free,
+                cfg,
+            )
         out.append(chosen)
     return out
 
 
-def _pick(rows: list[int], scores: list[float], cats: list[int], skip: set[int],
-          free: Collection[int], cfg: RankConfig) -> tuple[list[tuple[int, float]], bool]:
+def _pick(
+    rows: list[int],
+    scores: list[float],
+    cats: list[int],
+    skip: set[int],
+    free: Collection[int],
+    cfg: RankConfig,
+) -> tuple[list[tuple[int, float]], bool]:
     """One user's list from their ranked candidates, and whether it is final (full, or the
     candidates ran out) rather than cut short by the end of ``rows``."""
     chosen: list[tuple[int, float]] = []

@@ -17,8 +17,13 @@ class IndexRefresher:
     moment later; batching them bounds staleness by ``interval_s`` and the cost per row pushed.
     """
 
-    def __init__(self, model: RetrievalModel, index: VectorIndex, interval_s: float = 1.0,
-                 min_changes: int = 256) -> None:
+    def __init__(
+        self,
+        model: RetrievalModel,
+        index: VectorIndex,
+        interval_s: float = 1.0,
+        min_changes: int = 256,
+    ) -> None:
         if interval_s < 0 or min_changes < 1:
             raise ValueError("interval_s must be >= 0 and min_changes >= 1")
         self.model = model

@@ -25,6 +25,7 @@ from feedrec.model.twotower import EmbeddingState
 #: Layout of :class:`Snapshot`; a checkpoint of another layout is refused on restore.
 SNAPSHOT_FORMAT = 4
 
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     format: int
@@ -45,13 +46,15 @@ class Snapshot:
             raise CheckpointError(
                 f"checkpoint of model version {data.get('version') if layout else '?'} has "
                 f"layout {layout}, this feedrec reads layout {SNAPSHOT_FORMAT}; move the "
-                "checkpoint directory aside to start with a fresh model")
+                "checkpoint directory aside to start with a fresh model"
+            )
         try:
             return typing.cast(Snapshot, _from_plain(cls, data, _HINTS))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint of layout {SNAPSHOT_FORMAT} is incomplete or damaged ({exc!r}); "
-                "move the checkpoint directory aside to start with a fresh model") from exc
+                "move the checkpoint directory aside to start with a fresh model"
+            ) from exc
 
 
 #: The concrete types behind fields typed ``Any`` (the model's own state).

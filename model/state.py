@@ -87,8 +87,9 @@ def context_of(last: np.ndarray, others_open: np.ndarray) -> np.ndarray:
     return last + len(EVENT_TYPES) * (others_open & (last > 0))
 
 
-def other_sessions(sessions: Sequence[tuple[str, str, int]], now_ms: int,
-                   open_ms: float | None) -> list[str]:
+def other_sessions(
+    sessions: Sequence[tuple[str, str, int]], now_ms: int, open_ms: float | None
+) -> list[str]:
     """The latest item of each of a user's ``sessions`` (:attr:`UserState.sessions`) other than
     their latest one that is still open at ``now_ms``: silent for at most ``open_ms`` (None:
     sessions are not known to be open)."""
@@ -190,9 +191,7 @@ def _push(items: list[str], value: str, limit: int) -> list[str]:
     return [value, *items[: limit - 1]] if limit > 0 else []
 
 
-def apply_events(
-    state: UserState, events: Sequence[Event], limits: StateLimits
-) -> Outcome:
+def apply_events(state: UserState, events: Sequence[Event], limits: StateLimits) -> Outcome:
     """Fold ``events`` (one user's, in order) into ``state`` in place.
 
     Duplicates (event ids inside the window) are skipped. The trigger is the last event that
@@ -216,8 +215,9 @@ def apply_events(
         if ev.ts > state.last_seen:
             state.last_seen = ev.ts
         sessions = state.sessions
-        out.contexts.append(_context((state.recent, state.carted, state.purchased, had,
-                                      state.last, sessions)))
+        out.contexts.append(
+            _context((state.recent, state.carted, state.purchased, had, state.last, sessions))
+        )
         state.last = _TYPE_INDEX[kind] + 1
         sid = ev.session_id
         if sid:
@@ -262,7 +262,8 @@ def apply_events(
         state.event_ids = [*reversed(fresh_ids), *state.event_ids][:window] if window > 0 else []
     if out.accepted:
         state.seen, state.seen_count = seen.add_many(
-            state.seen, state.seen_count, [ev.item_id for ev in out.accepted])
+            state.seen, state.seen_count, [ev.item_id for ev in out.accepted]
+        )
     return out
 
 

@@ -58,7 +58,9 @@ class ModelConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.history_decay <= 1.0:
-            raise ConfigError(f"ModelConfig.history_decay must be in (0, 1], got {self.history_decay}")
+            raise ConfigError(
+                f"ModelConfig.history_decay must be in (0, 1], got {self.history_decay}"
+            )
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             raise ConfigError("ModelConfig.beta1 and beta2 must be in [0, 1)")
 
@@ -91,8 +93,9 @@ class _Table:
 class EmbeddingModel(RetrievalModel):
     """User + pooled-history query tower against an item embedding table (see module docstring)."""
 
-    def __init__(self, config: ModelConfig | None = None,
-                 device: str | torch.device = "auto") -> None:
+    def __init__(
+        self, config: ModelConfig | None = None, device: str | torch.device = "auto"
+    ) -> None:
         self.config = cfg = config if config is not None else ModelConfig()
         self.dim = cfg.dim
         self.device = resolve_device(device)
@@ -112,8 +115,13 @@ class EmbeddingModel(RetrievalModel):
         #: Rows past these were never handed out: checkpoints leave them out.
         self._users_used = 0
         self._dirty = np.zeros(cfg.item_capacity, dtype=bool)
-        log.info("model on %s (dim %d, %d users x %d items)", self.device, cfg.dim,
-                 cfg.user_capacity, cfg.item_capacity)
+        log.info(
+            "model on %s (dim %d, %d users x %d items)",
+            self.device,
+            cfg.dim,
+            cfg.user_capacity,
+            cfg.item_capacity,
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -124,7 +132,9 @@ class EmbeddingModel(RetrievalModel):
     def _check_rows(self, rows: np.ndarray, capacity: int, what: str) -> None:
         """Out-of-range rows would index garbage or crash inside torch with an opaque message."""
         if rows.size and (rows.max() >= capacity or rows.min() < -1):
-            raise ValueError(f"{what} rows must lie in [-1, {capacity}); got {rows.min()}..{rows.max()}")
+            raise ValueError(
+                f"{what} rows must lie in [-1, {capacity}); got {rows.min()}..{rows.max()}"
+            )
 
     def _histories(self, histories: np.ndarray, batch: int) -> np.ndarray:
         """Histories cut (or padded with -1) to ``history_len`` columns."""
@@ -163,8 +173,13 @@ class EmbeddingModel(RetrievalModel):
 
     # -- learning ----------------------------------------------------------------------------
 
-    def learn_many(self, user_rows: np.ndarray, item_rows: np.ndarray, weights: np.ndarray,
-                   histories: np.ndarray) -> float:
+    def learn_many(
+        self,
+        user_rows: np.ndarray,
+        item_rows: np.ndarray,
+        weights: np.ndarray,
+        histories: np.ndarray,
+    ) -> float:
         """One weighted sampled-softmax step touching only the batch's rows; returns the loss."""
         cfg = self.config
         item_rows = np.asarray(item_rows, dtype=np.int64).reshape(-1)
@@ -174,16 +189,19 @@ class EmbeddingModel(RetrievalModel):
         user_rows = np.asarray(user_rows, dtype=np.int64).reshape(-1)
         weights = np.asarray(weights, dtype=np.float32).reshape(-1)
         if len(user_rows) != b or len(weights) != b:
-            raise ValueError(f"user_rows ({len(user_rows)}), item_rows ({b}) and weights "
-                             f"({len(weights)}) must have the same length")
+            raise ValueError(
+                f"user_rows ({len(user_rows)}), item_rows ({b}) and weights "
+                f"({len(weights)}) must have the same length"
+            )
         hist_np = self._histories(histories, b)
         if item_rows.min() < 0:
             raise ValueError("item_rows must be >= 0 (the positive item of every example)")
         self._check_rows(item_rows, cfg.item_capacity, "item")
         self._check_rows(hist_np, cfg.item_capacity, "history")
         self._check_rows(user_rows, cfg.user_capacity, "user")
-        self._items_used = max(self._items_used, int(item_rows.max()) + 1,
-                               int(hist_np.max(initial=-1)) + 1)
+        self._items_used = max(
+            self._items_used, int(item_rows.max()) + 1, int(hist_np.max(initial=-1)) + 1
+        )
         self._users_used = max(self._users_used, int(user_rows.max(initial=-1)) + 1)
 
         dev = self.device
@@ -296,8 +314,12 @@ class EmbeddingModel(RetrievalModel):
             return w.float().cpu().numpy().copy()
         rows = np.asarray(rows, dtype=np.int64)
         self._check_rows(rows, self.config.item_capacity, "item")
-        return w[self._long(rows.reshape(-1)).clamp(min=0)].float().cpu().numpy().reshape(
-            *rows.shape, self.dim
+        return (
+            w[self._long(rows.reshape(-1)).clamp(min=0)]
+            .float()
+            .cpu()
+            .numpy()
+            .reshape(*rows.shape, self.dim)
         )
 
     @torch.no_grad()
@@ -313,8 +335,9 @@ class EmbeddingModel(RetrievalModel):
             return np.where(rows >= 0, out, -np.inf).astype(np.float32)
         vecs = torch.from_numpy(np.ascontiguousarray(user_vecs, dtype=np.float32)).to(self.device)
         r = self._long(rows)
-        scores = torch.einsum("bd,bcd->bc", vecs.reshape(b, self.dim),
-                              self._items.weight[r.clamp(min=0)])
+        scores = torch.einsum(
+            "bd,bcd->bc", vecs.reshape(b, self.dim), self._items.weight[r.clamp(min=0)]
+        )
         return scores.masked_fill(r < 0, float("-inf")).cpu().numpy()
 
     def pop_dirty_items(self) -> np.ndarray:
@@ -359,10 +382,18 @@ class EmbeddingModel(RetrievalModel):
 
         nu, ni = self._users_used, self._items_used
         return EmbeddingState(
-            format=STATE_FORMAT, config=self.config, version=self.version, adam_t=self._adam_t,
-            items_used=ni, users_used=nu, user_emb=cpu(self._users.weight, nu),
-            item_emb=cpu(self._items.weight, ni), user_moments=cpu(self._users.moments, nu),
-            item_moments=cpu(self._items.moments, ni), rng=self._gen.get_state())
+            format=STATE_FORMAT,
+            config=self.config,
+            version=self.version,
+            adam_t=self._adam_t,
+            items_used=ni,
+            users_used=nu,
+            user_emb=cpu(self._users.weight, nu),
+            item_emb=cpu(self._items.weight, ni),
+            user_moments=cpu(self._users.moments, nu),
+            item_moments=cpu(self._items.moments, ni),
+            rng=self._gen.get_state(),
+        )
 
     def load(self, state: EmbeddingState) -> None:
         """Restore a :meth:`state`; refuse shapes that do not fit this model's settings."""
@@ -382,8 +413,10 @@ class EmbeddingModel(RetrievalModel):
                 "empty FEEDREC_DATA_DIR"
             )
         with torch.no_grad():
-            for table, weight, moments in ((self._users, state.user_emb, state.user_moments),
-                                           (self._items, state.item_emb, state.item_moments)):
+            for table, weight, moments in (
+                (self._users, state.user_emb, state.user_moments),
+                (self._items, state.item_emb, state.item_moments),
+            ):
                 table.weight[: len(weight)].copy_(weight.to(self.device))
                 table.moments[: len(weight)].copy_(moments.to(self.device))
         self._gen.set_state(state.rng)
@@ -410,4 +443,3 @@ class EmbeddingState:
     user_moments: torch.Tensor
     item_moments: torch.Tensor
     rng: torch.Tensor
-

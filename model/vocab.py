@@ -120,8 +120,9 @@ class IdMap:
         return self._rows
 
     def state(self) -> IdMapState:
-        return IdMapState(self.capacity, list(self._rows), list(self._rows.values()),
-                          list(self._free), self._next)
+        return IdMapState(
+            self.capacity, list(self._rows), list(self._rows.values()), list(self._free), self._next
+        )
 
     @classmethod
     def from_state(cls, state: IdMapState) -> IdMap:
@@ -131,8 +132,10 @@ class IdMap:
         free, nxt = [int(r) for r in state.free], int(state.next)
         taken = rows + free
         if len(ids) != len(rows) or len(set(ids)) != len(ids) or len(set(taken)) != len(taken):
-            raise ValueError("IdMap state is inconsistent: ids and rows must be distinct pairs, "
-                             "and no released row may hold an id")
+            raise ValueError(
+                "IdMap state is inconsistent: ids and rows must be distinct pairs, "
+                "and no released row may hold an id"
+            )
         if taken and (min(taken) < 0 or max(taken) >= min(nxt, m.capacity)) or nxt > m.capacity:
             raise ValueError(f"IdMap state has rows outside [0, {nxt}) or next > capacity")
         m._rows = OrderedDict(zip(ids, rows, strict=True))
@@ -157,8 +160,11 @@ class Vocab:
         if not lengths.any():
             return out
         # Lists within the width (the usual case) are chained whole, without a slice each.
-        flat = (list(chain.from_iterable(lists)) if lengths.max() <= width
-                else [x for items in lists for x in items[:width]])
+        flat = (
+            list(chain.from_iterable(lists))
+            if lengths.max() <= width
+            else [x for items in lists for x in items[:width]]
+        )
         # Row-major: the first ``length`` cells of each row, in the order of ``flat``.
         out[np.arange(width) < np.minimum(lengths, width)[:, None]] = self.items.get_rows(flat)
         return out

@@ -32,8 +32,14 @@ MAX_RETRY_S = 30.0
 def _consumer(bootstrap: str) -> Any:
     # Offsets are assigned explicitly; "earliest" only matters if a resume position was
     # compacted or deleted away, where skipping to the end would lose records.
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-catalog",
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "feedrec-catalog",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
 
 
 class CatalogTailer(threading.Thread):
@@ -46,11 +52,15 @@ class CatalogTailer(threading.Thread):
     ``consumer_factory`` and ``retry_s`` are for tests.
     """
 
-    def __init__(self, bootstrap: str, apply: Callable[[CatalogItem], None],
-                 reject: Callable[[Rejection], None] | None = None,
-                 limits: ValidationLimits | None = None,
-                 consumer_factory: Callable[[str], Any] = _consumer,
-                 retry_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        apply: Callable[[CatalogItem], None],
+        reject: Callable[[Rejection], None] | None = None,
+        limits: ValidationLimits | None = None,
+        consumer_factory: Callable[[str], Any] = _consumer,
+        retry_s: float = 1.0,
+    ) -> None:
         super().__init__(name="feedrec-catalog", daemon=True)
         self._servers = bootstrap
         self._apply_item = apply
@@ -94,8 +104,12 @@ class CatalogTailer(threading.Thread):
         meta = consumer.list_topics(ITEMS_TOPIC, timeout=10).topics.get(ITEMS_TOPIC)
         if meta is None or meta.error is not None:
             raise KafkaException(meta.error if meta is not None else "no items topic")
-        consumer.assign([TopicPartition(ITEMS_TOPIC, p, self.positions.get(p, OFFSET_BEGINNING))
-                         for p in sorted(meta.partitions)])
+        consumer.assign(
+            [
+                TopicPartition(ITEMS_TOPIC, p, self.positions.get(p, OFFSET_BEGINNING))
+                for p in sorted(meta.partitions)
+            ]
+        )
 
     def _tail(self, consumer: Any) -> None:
         while not self._halt.is_set():
@@ -110,8 +124,12 @@ class CatalogTailer(threading.Thread):
                 try:
                     self._apply(msg)
                 except Exception:
-                    log.exception("catalogue record %s[%s]@%s not applied", ITEMS_TOPIC,
-                                  msg.partition(), msg.offset())
+                    log.exception(
+                        "catalogue record %s[%s]@%s not applied",
+                        ITEMS_TOPIC,
+                        msg.partition(),
+                        msg.offset(),
+                    )
 
     def _apply(self, msg: Message) -> None:
         value = msg.value()
@@ -125,8 +143,14 @@ class CatalogTailer(threading.Thread):
         reason, detail = got
         self.refused += 1
         rej: Rejection = Refused(Record.of(msg), reason, detail)
-        log.warning("catalogue record %s[%d]@%d refused: %s (%s)", rej.record.topic,
-                    rej.record.partition, rej.record.offset, reason, detail[:200])
+        log.warning(
+            "catalogue record %s[%d]@%d refused: %s (%s)",
+            rej.record.topic,
+            rej.record.partition,
+            rej.record.offset,
+            reason,
+            detail[:200],
+        )
         if self._reject is not None:
             self._reject(rej)
 

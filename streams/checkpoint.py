@@ -125,7 +125,9 @@ def load_latest(directory: Path) -> dict | None:
         except (KeyError, TypeError, ValueError):
             matches = False
         if not matches:
-            log.warning("skipping checkpoint %s: not a payload whose version matches its name", path)
+            log.warning(
+                "skipping checkpoint %s: not a payload whose version matches its name", path
+            )
             continue
         return payload
     return None

@@ -22,12 +22,18 @@ from feedrec.streams.tools.evaluation.registry import METHOD_NAMES
 log = logging.getLogger("feedrec")
 
 #: ``feedrec worker --loglevel`` choices and their levels.
-WORKER_LOGLEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING,
-                    "info": logging.INFO, "debug": logging.DEBUG}
+WORKER_LOGLEVELS = {
+    "crit": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
 
 
-def _number(parse: Callable[[str], float], low: float, what: str,
-            high: float = float("inf")) -> Callable[[str], float]:
+def _number(
+    parse: Callable[[str], float], low: float, what: str, high: float = float("inf")
+) -> Callable[[str], float]:
     """An argparse ``type`` that accepts ``parse(text)`` within ``[low, high]`` (finite)."""
 
     def check(text: str) -> float:
@@ -61,8 +67,9 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     from feedrec.streams.tools.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port).start()
-    print(f"embedded Kafka-protocol broker (Tansu) on {broker.bootstrap}; Ctrl-C stops it",
-          flush=True)
+    print(
+        f"embedded Kafka-protocol broker (Tansu) on {broker.bootstrap}; Ctrl-C stops it", flush=True
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
@@ -88,8 +95,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from feedrec.streams.tools.producers import simulate
 
     s = Settings.from_env()
-    sent = simulate(s, rate=args.rate, duration_s=args.duration, users=args.users,
-                    items=args.items, seed=args.seed, feedback=not args.no_feedback)
+    sent = simulate(
+        s,
+        rate=args.rate,
+        duration_s=args.duration,
+        users=args.users,
+        items=args.items,
+        seed=args.seed,
+        feedback=not args.no_feedback,
+    )
     print(f"sent {sent} events", flush=True)
     return 0
 
@@ -101,8 +115,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     s = Settings.from_env()
     check_dataset(args.path)  # before waiting for a broker
-    sent = replay_file(s, args.path, speedup=args.speedup, limit=args.limit,
-                       fav_as=args.fav_as)
+    sent = replay_file(s, args.path, speedup=args.speedup, limit=args.limit, fav_as=args.fav_as)
     print(f"sent {sent} events", flush=True)
     return 0
 
@@ -110,9 +123,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from feedrec.streams.tools.evaluation.report import run_evaluation
 
-    run_evaluation(args.dataset, args.method or (), json_path=args.json, chart=args.chart,
-                   fav_as=args.fav_as, limit=args.limit, score_browse=args.score_browse,
-                   tune=args.tune, jobs=args.jobs)
+    run_evaluation(
+        args.dataset,
+        args.method or (),
+        json_path=args.json,
+        chart=args.chart,
+        fav_as=args.fav_as,
+        limit=args.limit,
+        score_browse=args.score_browse,
+        tune=args.tune,
+        jobs=args.jobs,
+    )
     return 0
 
 
@@ -125,9 +146,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from feedrec.streams.tools.bench import run_bench
 
-    return run_bench(events=args.events, latency_rate=args.latency_rate,
-                     latency_s=args.latency_seconds, output=args.output,
-                     linger_ms=args.producer_linger_ms)
+    return run_bench(
+        events=args.events,
+        latency_rate=args.latency_rate,
+        latency_s=args.latency_seconds,
+        output=args.output,
+        linger_ms=args.producer_linger_ms,
+    )
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
@@ -138,8 +163,11 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="feedrec", description=(__doc__ or "").replace("``", ""),
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="feedrec",
+        description=(__doc__ or "").replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -157,45 +185,71 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--users", type=_count, default=2000)
     s.add_argument("--items", type=_count, default=5000)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--no-feedback", action="store_true",
-                   help="do not read recommendations (an open loop)")
+    s.add_argument(
+        "--no-feedback", action="store_true", help="do not read recommendations (an open loop)"
+    )
     s.set_defaults(func=_cmd_simulate)
 
     r = sub.add_parser("replay", help="publish a dataset file in time order")
     r.add_argument("path")
-    r.add_argument("--speedup", type=_non_negative, default=0.0,
-                   help="divide the original gaps by this (0 = as fast as possible)")
+    r.add_argument(
+        "--speedup",
+        type=_non_negative,
+        default=0.0,
+        help="divide the original gaps by this (0 = as fast as possible)",
+    )
     r.add_argument("--limit", type=_non_negative_int, default=None)
-    r.add_argument("--fav-as", default=None, choices=["browse", "click", "cart", "purchase"],
-                   help="map Taobao 'fav' to this type (default: dropped)")
+    r.add_argument(
+        "--fav-as",
+        default=None,
+        choices=["browse", "click", "cart", "purchase"],
+        help="map Taobao 'fav' to this type (default: dropped)",
+    )
     r.set_defaults(func=_cmd_replay)
 
     d = sub.add_parser("demo", help="broker + worker + simulator, live progress, chart")
-    d.add_argument("--duration", type=_positive, default=120.0,
-                   help="seconds of simulated traffic")
+    d.add_argument("--duration", type=_positive, default=120.0, help="seconds of simulated traffic")
     d.add_argument("--rate", type=_positive, default=600.0, help="events per second")
     d.add_argument("--chart", default="feedrec-demo.png")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
 
     e = sub.add_parser("evaluate", help="prequential evaluation of feedrec and the baselines")
-    e.add_argument("--dataset", required=True,
-                   help="a Taobao UserBehavior or generic CSV file, sim / sim:N (shop sessions) "
-                        "or sim-catalog / sim-catalog:N (long histories, no repeats)")
-    e.add_argument("--method", action="append", choices=METHOD_NAMES,
-                   help="repeat for several (default: all)")
+    e.add_argument(
+        "--dataset",
+        required=True,
+        help="a Taobao UserBehavior or generic CSV file, sim / sim:N (shop sessions) "
+        "or sim-catalog / sim-catalog:N (long histories, no repeats)",
+    )
+    e.add_argument(
+        "--method", action="append", choices=METHOD_NAMES, help="repeat for several (default: all)"
+    )
     e.add_argument("--json", default=None, help="write the report window's metrics here")
     e.add_argument("--chart", default=None, help="PNG of HitRate@20 over time per method")
     e.add_argument("--limit", type=_count, default=None, help="only the first N events")
-    e.add_argument("--fav-as", default=None, choices=["browse", "click", "cart", "purchase"],
-                   help="map Taobao 'fav' to this type (default: dropped)")
-    e.add_argument("--score-browse", action="store_true",
-                   help="also score browse events (reported under by_type only)")
-    e.add_argument("--tune", action="store_true",
-                   help="first choose every method's variant from its grid on the tuning "
-                        "window (the first 70%% of the time span) alone, then evaluate with them")
-    e.add_argument("--jobs", type=_count, default=None,
-                   help="methods evaluated at once, one process each (default: CPU cores)")
+    e.add_argument(
+        "--fav-as",
+        default=None,
+        choices=["browse", "click", "cart", "purchase"],
+        help="map Taobao 'fav' to this type (default: dropped)",
+    )
+    e.add_argument(
+        "--score-browse",
+        action="store_true",
+        help="also score browse events (reported under by_type only)",
+    )
+    e.add_argument(
+        "--tune",
+        action="store_true",
+        help="first choose every method's variant from its grid on the tuning "
+        "window (the first 70%% of the time span) alone, then evaluate with them",
+    )
+    e.add_argument(
+        "--jobs",
+        type=_count,
+        default=None,
+        help="methods evaluated at once, one process each (default: CPU cores)",
+    )
     e.set_defaults(func=_cmd_evaluate)
 
     n = sub.add_parser("bench", help="throughput and latency benchmark on the embedded broker")
@@ -203,8 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--latency-rate", type=_positive, default=2000.0)
     n.add_argument("--latency-seconds", type=_positive, default=30.0)
     n.add_argument("--output", default=None, help="also write the figures as JSON here")
-    n.add_argument("--producer-linger-ms", type=_non_negative_int, default=PRODUCER_LINGER_MS,
-                   help="batching wait of every producer: the simulated shop's and the worker's")
+    n.add_argument(
+        "--producer-linger-ms",
+        type=_non_negative_int,
+        default=PRODUCER_LINGER_MS,
+        help="batching wait of every producer: the simulated shop's and the worker's",
+    )
     n.set_defaults(func=_cmd_bench)
 
     t = sub.add_parser("settings", help="print the settings table")

@@ -42,11 +42,17 @@ _IDLE_S = 0.5
 FETCH_MAX_WAIT_MS = 100
 
 
-def true_last_offsets(bootstrap: str, marks: Mapping[TP, int], timeout: float = 10.0
-                      ) -> dict[TP, int]:
+def true_last_offsets(
+    bootstrap: str, marks: Mapping[TP, int], timeout: float = 10.0
+) -> dict[TP, int]:
     """Last offset actually present in each partition, scanning forward from ``marks``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"feedrec-hw-{uuid.uuid4()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"feedrec-hw-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
     last = dict(marks)
     try:
         todo = {(tp.topic, tp.partition): tp for tp, mark in marks.items() if mark >= 0}
@@ -70,11 +76,18 @@ def true_last_offsets(bootstrap: str, marks: Mapping[TP, int], timeout: float = 
     return last
 
 
-def read_changelog(bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.0
-                   ) -> dict[TP, dict[bytes, bytes | None]]:
+def read_changelog(
+    bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.0
+) -> dict[TP, dict[bytes, bytes | None]]:
     """The last value of every key in each partition, read from its start through ``ends``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"feedrec-cl-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"feedrec-cl-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 20,
+        }
+    )
     out: dict[TP, dict[bytes, bytes | None]] = {tp: {} for tp in ends}
     try:
         todo = {(tp.topic, tp.partition): tp for tp, end in ends.items() if end >= 0}
@@ -84,8 +97,10 @@ def read_changelog(bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.
         deadline = time.monotonic() + timeout
         while todo:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"changelog partitions {sorted(todo)} not read to their "
-                                   f"ends within {timeout:.0f}s")
+                raise TimeoutError(
+                    f"changelog partitions {sorted(todo)} not read to their "
+                    f"ends within {timeout:.0f}s"
+                )
             for msg in consumer.consume(10_000, 0.1):
                 if msg.error() is not None:
                     continue
@@ -103,8 +118,9 @@ def read_changelog(bootstrap: str, ends: Mapping[TP, int], timeout: float = 120.
     return out
 
 
-async def _build_highwaters(self: Recovery, consumer: Any, tps: Any, destination: Any,
-                            title: str) -> None:
+async def _build_highwaters(
+    self: Recovery, consumer: Any, tps: Any, destination: Any, title: str
+) -> None:
     await _original(self, consumer, tps, destination, title)
     if not destination:
         return
@@ -126,8 +142,11 @@ async def _restore_actives(self: Recovery, bootstrap: str, ends: Mapping[TP, int
     each): 3.4 s of a restart after a 20-kill run had piled up the changelog. This reads the
     same records in C and keeps only each key's last value.
     """
-    mine = {tp: end for tp, end in ends.items()
-            if isinstance(getattr(self.tp_to_table.get(tp), "data", None), MemoryStore)}
+    mine = {
+        tp: end
+        for tp, end in ends.items()
+        if isinstance(getattr(self.tp_to_table.get(tp), "data", None), MemoryStore)
+    }
     if not mine:
         return
     t0 = time.perf_counter()
@@ -143,8 +162,12 @@ async def _restore_actives(self: Recovery, bootstrap: str, ends: Mapping[TP, int
                 data[key] = value
         keys += len(latest)
         self.active_offsets[tp] = mine[tp]
-    log.info("restored %d keys of %d changelog partitions in %.2fs", keys, len(mine),
-             time.perf_counter() - t0)
+    log.info(
+        "restored %d keys of %d changelog partitions in %.2fs",
+        keys,
+        len(mine),
+        time.perf_counter() - t0,
+    )
 
 
 def _worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:

@@ -71,8 +71,9 @@ def _headers(rej: Rejection, detail: str) -> Headers:
 
 def letter_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
     """Bytes a message counts against the size limits: key, value, header names and values."""
-    return (len(key or b"") + len(value or b"")
-            + sum(len(name) + len(data) for name, data in headers))
+    return (
+        len(key or b"") + len(value or b"") + sum(len(name) + len(data) for name, data in headers)
+    )
 
 
 def reference(rej: Rejection, why: str = "") -> Letter:
@@ -82,12 +83,16 @@ def reference(rej: Rejection, why: str = "") -> Letter:
     value = rec.value or b""
     detail = f"{rej.detail}; not copied ({why or 'too large to copy'})"
     headers = _headers(rej, detail)
-    headers += [("feedrec.size", str(len(value)).encode()),
-                ("feedrec.sha256", hashlib.sha256(value).hexdigest().encode())]
+    headers += [
+        ("feedrec.size", str(len(value)).encode()),
+        ("feedrec.sha256", hashlib.sha256(value).hexdigest().encode()),
+    ]
     key = rec.key
     if key is not None and len(key) > REFERENCE_KEY_MAX_BYTES:
-        headers += [("feedrec.key_size", str(len(key)).encode()),
-                    ("feedrec.key_sha256", hashlib.sha256(key).hexdigest().encode())]
+        headers += [
+            ("feedrec.key_size", str(len(key)).encode()),
+            ("feedrec.key_sha256", hashlib.sha256(key).hexdigest().encode()),
+        ]
         key = None
     return key, b"", headers
 
@@ -114,8 +119,13 @@ def refused_as_too_large(err: KafkaError | None) -> bool:
     return err is not None and err.code() in TOO_LARGE_CODES
 
 
-def send_dead_letter(producer: Producer, rej: Rejection, on_delivery: DeliveryReport | None = None,
-                     topic: str = DLQ_TOPIC, serve: bool = True) -> None:
+def send_dead_letter(
+    producer: Producer,
+    rej: Rejection,
+    on_delivery: DeliveryReport | None = None,
+    topic: str = DLQ_TOPIC,
+    serve: bool = True,
+) -> None:
     """Send the dead letter for ``rej``, falling back to its :func:`reference` when the copy is
     refused as too large: synchronously by ``produce`` (KafkaException), or by the broker in the
     delivery report. ``on_delivery`` gets exactly one report, that of the message finally stored
@@ -128,14 +138,20 @@ def send_dead_letter(producer: Producer, rej: Rejection, on_delivery: DeliveryRe
     except KafkaException as exc:
         if not copied:
             raise
-        log.warning("dead letter for %s[%d]@%d refused (%s); sending a reference",
-                    rej.record.topic, rej.record.partition, rej.record.offset, exc)
+        log.warning(
+            "dead letter for %s[%d]@%d refused (%s); sending a reference",
+            rej.record.topic,
+            rej.record.partition,
+            rej.record.offset,
+            exc,
+        )
         why = f"the producer refused the copy: {exc}"
     send(producer, topic, *reference(rej, why), on_delivery=on_delivery, serve=serve)
 
 
-def _falling_back(producer: Producer, rej: Rejection, topic: str,
-                  on_delivery: DeliveryReport | None) -> DeliveryReport | None:
+def _falling_back(
+    producer: Producer, rej: Rejection, topic: str, on_delivery: DeliveryReport | None
+) -> DeliveryReport | None:
     """A delivery report for a copy that sends the reference instead when the broker refused the
     copy as too large, and passes every other outcome to ``on_delivery``."""
 
@@ -144,23 +160,34 @@ def _falling_back(producer: Producer, rej: Rejection, topic: str,
             if on_delivery is not None:
                 on_delivery(err, msg)
             return
-        log.warning("broker refused the dead letter for %s[%d]@%d (%s); sending a reference",
-                    rej.record.topic, rej.record.partition, rej.record.offset, err)
+        log.warning(
+            "broker refused the dead letter for %s[%d]@%d (%s); sending a reference",
+            rej.record.topic,
+            rej.record.partition,
+            rej.record.offset,
+            err,
+        )
         key, value, headers = reference(rej, f"the broker refused the copy: {err}")
         try:
             # Inside a delivery callback: no waiting for queue space (that needs poll()).
             producer.produce(topic, value, key, headers=list(headers), on_delivery=on_delivery)
         except (BufferError, KafkaException) as exc:
-            log.error("reference for %s[%d]@%d not sent either: %s", rej.record.topic,
-                      rej.record.partition, rej.record.offset, exc)
+            log.error(
+                "reference for %s[%d]@%d not sent either: %s",
+                rej.record.topic,
+                rej.record.partition,
+                rej.record.offset,
+                exc,
+            )
             if on_delivery is not None:
                 on_delivery(err, msg)
 
     return report
 
 
-def dead_letter_sink(producer: Producer, invalid: Counter, topic: str = DLQ_TOPIC
-                     ) -> Callable[[Rejection], None]:
+def dead_letter_sink(
+    producer: Producer, invalid: Counter, topic: str = DLQ_TOPIC
+) -> Callable[[Rejection], None]:
     """A callable that sends one rejection's dead letter and counts it in ``invalid`` (the
     ``reason``-labelled counter), for threads other than the one that polls ``producer``
     (the catalogue reader): it never serves other senders' delivery reports."""

@@ -35,25 +35,31 @@ Offsets = dict[tuple[str, int], int]
 class PartitionDrain:
     """Reads the event topics' partitions ``want``-ed by the rebalance handler, in batches."""
 
-    def __init__(self, settings: Settings, resume: Callable[[], dict[str, int]] | None = None,
-                 settle: Callable[[], None] | None = None,
-                 pump: Callable[[], None] | None = None,
-                 begin: Callable[[dict[str, int]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resume: Callable[[], dict[str, int]] | None = None,
+        settle: Callable[[], None] | None = None,
+        pump: Callable[[], None] | None = None,
+        begin: Callable[[dict[str, int]], None] | None = None,
+    ) -> None:
         """``resume`` gives, per source, the first offset the model has not learned; ``begin``
         is told where each newly assigned source starts; ``settle`` waits until every batch
         handed over is delivered (its offsets stored); ``pump`` serves delivery reports
         (called while waiting for records)."""
         self.batch_size = settings.batch_size
         self.within_s = settings.batch_within_s
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"{settings.app_id}-events",
-            "enable.auto.commit": True,
-            "enable.auto.offset.store": False,
-            "auto.commit.interval.ms": 1000,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 20,
-        })
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": f"{settings.app_id}-events",
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": 1000,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 20,
+            }
+        )
         self._resume = resume or dict
         self._settle = settle or (lambda: None)
         self._pump = pump or (lambda: None)
@@ -93,8 +99,9 @@ class PartitionDrain:
             self.consumer.unassign()
         if self._wanted:
             self.consumer.assign(self._start_positions(sorted(self._wanted)))
-            log.warning("ready: reading partitions %s of %s", sorted(self._wanted),
-                        ", ".join(EVENT_TOPICS))
+            log.warning(
+                "ready: reading partitions %s of %s", sorted(self._wanted), ", ".join(EVENT_TOPICS)
+            )
         else:
             log.info("reading no event partitions")
         self._current = set(self._wanted)
@@ -107,8 +114,11 @@ class PartitionDrain:
         resume = self._resume()
         out = []
         for tp in committed:
-            at = [o for o in (tp.offset, resume.get(source_name(tp.topic, tp.partition), -1))
-                  if o >= 0]
+            at = [
+                o
+                for o in (tp.offset, resume.get(source_name(tp.topic, tp.partition), -1))
+                if o >= 0
+            ]
             out.append(TopicPartition(tp.topic, tp.partition, min(at) if at else OFFSET_BEGINNING))
         self._begin({source_name(tp.topic, tp.partition): tp.offset for tp in out})
         return out

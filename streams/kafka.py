@@ -28,8 +28,7 @@ PARTITIONER = "murmur2_random"
 PRODUCER_LINGER_MS = 20
 
 
-def make_producer(bootstrap: str, linger_ms: int = PRODUCER_LINGER_MS, **extra: object
-                  ) -> Producer:
+def make_producer(bootstrap: str, linger_ms: int = PRODUCER_LINGER_MS, **extra: object) -> Producer:
     conf: dict[str, object] = {
         "bootstrap.servers": bootstrap,
         "partitioner": PARTITIONER,
@@ -43,20 +42,27 @@ def make_producer(bootstrap: str, linger_ms: int = PRODUCER_LINGER_MS, **extra: 
     return Producer(conf)
 
 
-def send(producer: Producer, topic: str, key: bytes | None, value: bytes | None,
-         headers: list[tuple[str, bytes]] | None = None,
-         on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
-         serve: bool = True) -> None:
+def send(
+    producer: Producer,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    serve: bool = True,
+) -> None:
     """Produce, waiting for queue space instead of failing when the local queue is full: by
     serving delivery reports, or with ``serve=False`` by sleeping (for a thread that must not
     run other senders' callbacks)."""
     # The client's types want a list of its own (wider) header type.
     sent_headers: list[tuple[str, str | bytes | None]] | None = (
-        None if headers is None else list(headers))
+        None if headers is None else list(headers)
+    )
     while True:
         try:
-            producer.produce(topic, key=key, value=value, headers=sent_headers,
-                             on_delivery=on_delivery)
+            producer.produce(
+                topic, key=key, value=value, headers=sent_headers, on_delivery=on_delivery
+            )
             return
         except BufferError:
             if serve:
@@ -127,8 +133,9 @@ def latest_values(bootstrap: str, topic: str, timeout: float = 10.0) -> list[byt
     Reads from the reported high watermark minus one until nothing more arrives, since some
     brokers (the embedded one) report the mark at the start of the last record batch.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-tail",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "feedrec-tail", "enable.auto.commit": False}
+    )
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:

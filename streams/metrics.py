@@ -10,8 +10,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from feedrec.model.events import EVENT_TYPES, REASONS
 
 #: Event-to-recommendation latency buckets: 5 ms to 10 s, dense where the p99 target (250 ms) is.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,
-                   1.0, 2.0, 5.0, 10.0)
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+)
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -70,59 +87,104 @@ class Metrics:
             return f"{prefix}_{s}"
 
         m = cls(
-            events=Counter(name("events"), "Valid events processed, by type.", ["type"],
-                           registry=registry),
-            invalid=Counter(name("invalid_events"), "Events sent to the dead-letter topic.",
-                            ["reason"], registry=registry),
-            duplicates=Counter(name("duplicate_events"), "Events ignored as duplicates.",
-                               registry=registry),
-            replayed=Counter(name("replayed_events"),
-                             "Events read again after a crash that their user's state already "
-                             "held (not applied twice).", registry=registry),
-            recommendations=Counter(name("recommendations"), "Recommendation lists emitted.",
-                                    registry=registry),
-            rec_clicks=Counter(name("recommendation_clicks"),
-                               "Clicks carrying the rec_id of the user's last list.",
-                               registry=registry),
-            feedback=Counter(name("feedback_events"), "Click, cart and purchase events.",
-                             registry=registry),
-            hits=Counter(name("feedback_hits"),
-                         "Feedback events whose item was in the user's last list.",
-                         registry=registry),
-            batch_seconds=Histogram(name("batch_seconds"), "Time to process one micro-batch.",
-                                    buckets=BATCH_BUCKETS, registry=registry),
-            batch_size=Histogram(name("batch_size"), "Records per micro-batch.",
-                                 buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
-                                 registry=registry),
-            stage_seconds=Histogram(name("stage_seconds"), "Time per pipeline stage per batch.",
-                                    ["stage"], buckets=BATCH_BUCKETS, registry=registry),
-            latency=Histogram(name("event_to_recommendation_seconds"),
-                              "From the triggering event's ts to the recommendation's emission.",
-                              buckets=LATENCY_BUCKETS, registry=registry),
-            loss=Gauge(name("training_loss"), "Loss of the last training step.",
-                       registry=registry),
-            ranker_loss=Gauge(name("ranker_loss"),
-                              "Softmax loss of the ranker's last step on what users did next.",
-                              registry=registry),
-            ranker_weight=Gauge(name("ranker_weight"),
-                                "The online ranker's weight of each candidate feature.",
-                                ["feature"], registry=registry),
-            model_events=Gauge(name("model_events"),
-                               "Events the model has learned or holds for its next step, over "
-                               "its life (restored with its checkpoint): each valid event once.",
-                               registry=registry),
-            model_version=Gauge(name("model_version"), "Training steps applied to the model.",
-                                registry=registry),
-            index_size=Gauge(name("index_size"), "Vectors in the retrieval index.",
-                             registry=registry),
-            index_refresh_seconds=Gauge(name("index_refresh_seconds"),
-                                        "Duration of the last index refresh.", registry=registry),
-            hit_rate=Gauge(name("online_hit_rate"),
-                           "Share of recent feedback events whose item was in the user's last "
-                           "list (sliding window).", registry=registry),
+            events=Counter(
+                name("events"), "Valid events processed, by type.", ["type"], registry=registry
+            ),
+            invalid=Counter(
+                name("invalid_events"),
+                "Events sent to the dead-letter topic.",
+                ["reason"],
+                registry=registry,
+            ),
+            duplicates=Counter(
+                name("duplicate_events"), "Events ignored as duplicates.", registry=registry
+            ),
+            replayed=Counter(
+                name("replayed_events"),
+                "Events read again after a crash that their user's state already "
+                "held (not applied twice).",
+                registry=registry,
+            ),
+            recommendations=Counter(
+                name("recommendations"), "Recommendation lists emitted.", registry=registry
+            ),
+            rec_clicks=Counter(
+                name("recommendation_clicks"),
+                "Clicks carrying the rec_id of the user's last list.",
+                registry=registry,
+            ),
+            feedback=Counter(
+                name("feedback_events"), "Click, cart and purchase events.", registry=registry
+            ),
+            hits=Counter(
+                name("feedback_hits"),
+                "Feedback events whose item was in the user's last list.",
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                name("batch_seconds"),
+                "Time to process one micro-batch.",
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                name("batch_size"),
+                "Records per micro-batch.",
+                buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+                registry=registry,
+            ),
+            stage_seconds=Histogram(
+                name("stage_seconds"),
+                "Time per pipeline stage per batch.",
+                ["stage"],
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+            latency=Histogram(
+                name("event_to_recommendation_seconds"),
+                "From the triggering event's ts to the recommendation's emission.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            loss=Gauge(name("training_loss"), "Loss of the last training step.", registry=registry),
+            ranker_loss=Gauge(
+                name("ranker_loss"),
+                "Softmax loss of the ranker's last step on what users did next.",
+                registry=registry,
+            ),
+            ranker_weight=Gauge(
+                name("ranker_weight"),
+                "The online ranker's weight of each candidate feature.",
+                ["feature"],
+                registry=registry,
+            ),
+            model_events=Gauge(
+                name("model_events"),
+                "Events the model has learned or holds for its next step, over "
+                "its life (restored with its checkpoint): each valid event once.",
+                registry=registry,
+            ),
+            model_version=Gauge(
+                name("model_version"), "Training steps applied to the model.", registry=registry
+            ),
+            index_size=Gauge(
+                name("index_size"), "Vectors in the retrieval index.", registry=registry
+            ),
+            index_refresh_seconds=Gauge(
+                name("index_refresh_seconds"),
+                "Duration of the last index refresh.",
+                registry=registry,
+            ),
+            hit_rate=Gauge(
+                name("online_hit_rate"),
+                "Share of recent feedback events whose item was in the user's last "
+                "list (sliding window).",
+                registry=registry,
+            ),
             users=Gauge(name("users"), "Users in the state table.", registry=registry),
-            checkpoint_seconds=Gauge(name("checkpoint_seconds"), "Duration of the last checkpoint.",
-                                     registry=registry),
+            checkpoint_seconds=Gauge(
+                name("checkpoint_seconds"), "Duration of the last checkpoint.", registry=registry
+            ),
         )
         for t in EVENT_TYPES:
             m.events.labels(t)

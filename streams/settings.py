@@ -116,185 +116,219 @@ class Settings:
     it means and how its text is read and checked. The order is the README table's."""
 
     bootstrap_servers: str = setting(
-        "KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP,
+        "KAFKA_BOOTSTRAP_SERVERS",
+        DEFAULT_BOOTSTRAP,
         "Kafka bootstrap servers.",
         _bootstrap,
     )
     app_id: str = setting(
-        "FEEDREC_APP_ID", "feedrec",
+        "FEEDREC_APP_ID",
+        "feedrec",
         "Consumer group and prefix of the worker's internal topics.",
     )
     partitions: int = setting(
-        "FEEDREC_PARTITIONS", "4",
+        "FEEDREC_PARTITIONS",
+        "4",
         "Partitions of every topic created on start.",
         _positive_int,
     )
     data_dir: Path = setting("FEEDREC_DATA_DIR", ".feedrec", "Checkpoints and worker files.", Path)
     metrics_port: int = setting(
-        "FEEDREC_METRICS_PORT", "9400",
+        "FEEDREC_METRICS_PORT",
+        "9400",
         "Port of the Prometheus /metrics endpoint (0 = off).",
         _port,
     )
     consumer: str = setting(
-        "FEEDREC_CONSUMER", "batch",
+        "FEEDREC_CONSUMER",
+        "batch",
         "How events are read: 'batch' (confluent-kafka batches over the partitions Faust assigns) "
         "or 'faust' (a Faust agent with take_events).",
         _choice("batch", "faust"),
     )
     batch_size: int = setting(
-        "FEEDREC_BATCH_SIZE", "1000",
+        "FEEDREC_BATCH_SIZE",
+        "1000",
         "Most events per micro-batch.",
         _positive_int,
     )
     batch_within_s: float = setting(
-        "FEEDREC_BATCH_WITHIN_S", "0.05",
+        "FEEDREC_BATCH_WITHIN_S",
+        "0.05",
         "Faust mode: longest wait to fill a micro-batch. Batch mode takes what has arrived and "
         "waits this long only when nothing has.",
         _positive_float,
     )
     torch_threads: int = setting(
-        "FEEDREC_TORCH_THREADS", "1",
+        "FEEDREC_TORCH_THREADS",
+        "1",
         "CPU threads for torch and faiss; one avoids oversubscribing the cores the consumer and "
         "broker share (raise it for large batches).",
         _positive_int,
     )
     device: str = setting("FEEDREC_DEVICE", "auto", "Model device.", _choice("auto", "cpu", "cuda"))
     index_kind: str = setting(
-        "FEEDREC_INDEX", "auto",
+        "FEEDREC_INDEX",
+        "auto",
         "Nearest-neighbour index.",
         _choice("auto", "faiss", "exact"),
     )
     dim: int = setting("FEEDREC_DIM", "32", "Embedding size.", _positive_int)
     user_capacity: int = setting(
-        "FEEDREC_USER_CAPACITY", "200000",
+        "FEEDREC_USER_CAPACITY",
+        "200000",
         "Users with an embedding; least recently seen are evicted.",
         _positive_int,
     )
     item_capacity: int = setting(
-        "FEEDREC_ITEM_CAPACITY", "200000",
+        "FEEDREC_ITEM_CAPACITY",
+        "200000",
         "Items with an embedding; least recently seen are evicted.",
         _positive_int,
     )
     learning_rate: float = setting(
-        "FEEDREC_LEARNING_RATE", "0.02",
+        "FEEDREC_LEARNING_RATE",
+        "0.02",
         "Optimizer step size.",
         _positive_float,
     )
     train_batch: int = setting(
-        "FEEDREC_TRAIN_BATCH", "256",
+        "FEEDREC_TRAIN_BATCH",
+        "256",
         "Events per gradient step; small batches are pooled up to this.",
         _positive_int,
     )
     train_max_delay_s: float = setting(
-        "FEEDREC_TRAIN_MAX_DELAY_S", "1.0",
+        "FEEDREC_TRAIN_MAX_DELAY_S",
+        "1.0",
         "Longest an event waits to be learned from when traffic is light.",
         _positive_float,
     )
     negatives: int = setting(
-        "FEEDREC_NEGATIVES", "64",
+        "FEEDREC_NEGATIVES",
+        "64",
         "Sampled negatives per batch.",
         _positive_int,
     )
     event_weights: dict[str, float] = setting(
-        "FEEDREC_EVENT_WEIGHTS", _WEIGHTS_DEFAULT,
+        "FEEDREC_EVENT_WEIGHTS",
+        _WEIGHTS_DEFAULT,
         "Learning weight per event type.",
         _weights,
     )
     top_n: int = setting("FEEDREC_TOP_N", "10", "Items per recommendation.", _positive_int)
     candidates: int = setting(
-        "FEEDREC_CANDIDATES", "20",
+        "FEEDREC_CANDIDATES",
+        "20",
         "Embedding-index candidates per user, merged with the user's recent items, co-visitation "
         "and trending candidates before ranking.",
         _positive_int,
     )
     max_per_category: int = setting(
-        "FEEDREC_MAX_PER_CATEGORY", "3",
+        "FEEDREC_MAX_PER_CATEGORY",
+        "3",
         "Diversity cap per category in one list (0 = none); the category of the user's latest "
         "item is exempt.",
         _non_negative_int,
     )
     exclude_purchased: bool = setting(
-        "FEEDREC_EXCLUDE_PURCHASED", "false",
+        "FEEDREC_EXCLUDE_PURCHASED",
+        "false",
         "Never recommend an item the user already bought. Off: the ranker learns whether shoppers "
         "come back to what they bought.",
         _flag,
     )
     ranker_sample: int = setting(
-        "FEEDREC_RANKER_SAMPLE", "32",
+        "FEEDREC_RANKER_SAMPLE",
+        "32",
         "Events per gradient step replayed to train the ranker online (0 = keep its initial "
         "weights).",
         _non_negative_int,
     )
     producer_linger_ms: int = setting(
-        "FEEDREC_PRODUCER_LINGER_MS", str(PRODUCER_LINGER_MS),
+        "FEEDREC_PRODUCER_LINGER_MS",
+        str(PRODUCER_LINGER_MS),
         "How long the worker's producer (recommendations, state changelog) waits to fill a batch: "
         "fewer, larger batches for the broker, at most this much added latency.",
         _non_negative_int,
     )
     browse_rec_interval_s: float = setting(
-        "FEEDREC_BROWSE_REC_INTERVAL_S", "30",
+        "FEEDREC_BROWSE_REC_INTERVAL_S",
+        "30",
         "A browse triggers a recommendation at most this often per user.",
         float,
     )
     history_len: int = setting(
-        "FEEDREC_HISTORY_LEN", "20",
+        "FEEDREC_HISTORY_LEN",
+        "20",
         "Recent items kept per user.",
         _positive_int,
     )
     user_ttl_s: float = setting(
-        "FEEDREC_USER_TTL_S", "86400",
+        "FEEDREC_USER_TTL_S",
+        "86400",
         "Users idle this long are dropped from the state table.",
         _positive_float,
     )
     checkpoint_interval_s: float = setting(
-        "FEEDREC_CHECKPOINT_INTERVAL_S", "30",
+        "FEEDREC_CHECKPOINT_INTERVAL_S",
+        "30",
         "Seconds between model checkpoints.",
         _positive_float,
     )
     index_refresh_s: float = setting(
-        "FEEDREC_INDEX_REFRESH_S", "1.0",
+        "FEEDREC_INDEX_REFRESH_S",
+        "1.0",
         "Longest time before changed embeddings reach the index.",
         _positive_float,
     )
     index_min_changes: int = setting(
-        "FEEDREC_INDEX_MIN_CHANGES", "256",
+        "FEEDREC_INDEX_MIN_CHANGES",
+        "256",
         "Changed items that trigger an earlier index refresh.",
         _positive_int,
     )
     max_payload_bytes: int = setting(
-        "FEEDREC_MAX_PAYLOAD_BYTES", "65536",
+        "FEEDREC_MAX_PAYLOAD_BYTES",
+        "65536",
         "Larger events go to the dead-letter topic.",
         _positive_int,
     )
     max_event_age_s: float = setting(
-        "FEEDREC_MAX_EVENT_AGE_S", "2592000",
+        "FEEDREC_MAX_EVENT_AGE_S",
+        "2592000",
         "Older event timestamps are refused.",
         _positive_float,
     )
     max_event_future_s: float = setting(
-        "FEEDREC_MAX_EVENT_FUTURE_S", "300",
+        "FEEDREC_MAX_EVENT_FUTURE_S",
+        "300",
         "Timestamps further ahead are refused.",
         _positive_float,
     )
     hit_rate_window: int = setting(
-        "FEEDREC_HIT_RATE_WINDOW", "1000",
+        "FEEDREC_HIT_RATE_WINDOW",
+        "1000",
         "Feedback events in the online hit-rate window.",
         _positive_int,
     )
     session_timeout_s: float = setting(
-        "FEEDREC_SESSION_TIMEOUT_S", "6",
+        "FEEDREC_SESSION_TIMEOUT_S",
+        "6",
         "Consumer group session timeout: a killed worker's partitions move to another (or its "
         "replacement) about this long after.",
         _positive_float,
     )
     connect_timeout_s: float = setting(
-        "FEEDREC_CONNECT_TIMEOUT_S", "30",
+        "FEEDREC_CONNECT_TIMEOUT_S",
+        "30",
         "How long the worker and the tools wait on start for a Kafka broker to answer before "
         "giving up.",
         _positive_float,
     )
     group_instance_id: str = setting(
-        "FEEDREC_GROUP_INSTANCE_ID", "auto",
+        "FEEDREC_GROUP_INSTANCE_ID",
+        "auto",
         "Static consumer-group membership: a restarted worker takes its partitions back at once "
         "instead of waiting out the dead one's session. Must be unique among live workers and "
         "stay the same across restarts of one. 'auto' derives it from the app id, host name and "

@@ -55,13 +55,18 @@ class EscalatingSupervisor(OneForOneSupervisor):
 
 
 def crash_line(reason: BaseException | None) -> str:
-    return (f"worker crashed: {reason!r}; exiting with status {CRASH_EXIT_STATUS} so that its "
-            "supervisor restarts it (the traceback is in the log above)")
+    return (
+        f"worker crashed: {reason!r}; exiting with status {CRASH_EXIT_STATUS} so that its "
+        "supervisor restarts it (the traceback is in the log above)"
+    )
 
 
 def _end_crashed(reason: BaseException | None, grace_s: float) -> None:
-    print(f"feedrec: {crash_line(reason)}; it did not stop within {grace_s:g}s", file=sys.stderr,
-          flush=True)
+    print(
+        f"feedrec: {crash_line(reason)}; it did not stop within {grace_s:g}s",
+        file=sys.stderr,
+        flush=True,
+    )
     sys.stdout.flush()
     os._exit(CRASH_EXIT_STATUS)
 

@@ -73,8 +73,12 @@ class Runtime:
         torch.set_num_threads(settings.torch_threads)
         set_threads(settings.torch_threads)
         self.clock = SystemClock()
-        self.pipeline = Pipeline.build(settings.pipeline_config(), device=settings.device,
-                                       index_kind=settings.index_kind, clock=self.clock)
+        self.pipeline = Pipeline.build(
+            settings.pipeline_config(),
+            device=settings.device,
+            index_kind=settings.index_kind,
+            clock=self.clock,
+        )
         self.runner: BatchRunner[Record] = BatchRunner(self.pipeline)
         self.outbox: Outbox[_Shipment] = Outbox()
         self._release_lock = threading.Lock()
@@ -125,8 +129,11 @@ class Runtime:
             ]
             floor = max(emitted, default=0)
             if floor > self.pipeline.version:
-                log.info("model version %d raised to %d, the highest already emitted",
-                         self.pipeline.version, floor)
+                log.info(
+                    "model version %d raised to %d, the highest already emitted",
+                    self.pipeline.version,
+                    floor,
+                )
                 self.pipeline.learn.raise_version(floor)
             self.metrics.model_version.set(self.pipeline.version)
             # Long-lived objects (torch, faust, the model) leave the collector's view, and young
@@ -135,8 +142,11 @@ class Runtime:
             gc.freeze()
             gc.set_threshold(50_000, 20, 100)
             self.tailer = CatalogTailer(
-                s.bootstrap_servers, self.pipeline.add_catalog, limits=s.validation_limits(),
-                reject=dead_letter_sink(self.producer, self.metrics.invalid))
+                s.bootstrap_servers,
+                self.pipeline.add_catalog,
+                limits=s.validation_limits(),
+                reject=dead_letter_sink(self.producer, self.metrics.invalid),
+            )
             self.tailer.start()
         except BaseException as exc:
             self._warm_error = exc
@@ -162,8 +172,10 @@ class Runtime:
         if not self.ready.is_set():  # never save a model not yet set up over its checkpoint
             return
         async with self._checkpointing:  # the timer's and the shutdown's, one at a time
-            if (self.pipeline.version == self._last_checkpoint_version
-                    and not self.pipeline.learn.pending):
+            if (
+                self.pipeline.version == self._last_checkpoint_version
+                and not self.pipeline.learn.pending
+            ):
                 return
             t0 = time.perf_counter()
             snap = self.pipeline.snapshot()
@@ -221,8 +233,9 @@ class Runtime:
             send_dead_letter(self.producer, rej, on_delivery=report, topic=DLQ_TOPIC)
             self.metrics.invalid.labels(rej.reason).inc()
 
-    def _write_states(self, table: TableT, states: dict[str, bytes],
-                      ticket: Ticket[_Shipment]) -> None:
+    def _write_states(
+        self, table: TableT, states: dict[str, bytes], ticket: Ticket[_Shipment]
+    ) -> None:
         """Update the table and its changelog without Faust's per-key producer path.
 
         The changelog record is exactly what Faust would write (raw key, raw value, the key's
@@ -366,21 +379,37 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> tuple[faus
         async def process(stream: faust.StreamT) -> None:
             await rt.wait_ready()
             # An agent's stream is a faust.Stream; only that class has take_events.
-            batches = cast(faust.Stream, stream).take_events(settings.batch_size,
-                                                               within=settings.batch_within_s)
+            batches = cast(faust.Stream, stream).take_events(
+                settings.batch_size, within=settings.batch_within_s
+            )
             async for batch in batches:
-                rt.handle([Record(m.topic, m.partition, m.offset, m.value, m.key)
-                           for m in (ev.message for ev in batch)], users)
+                rt.handle(
+                    [
+                        Record(m.topic, m.partition, m.offset, m.value, m.key)
+                        for m in (ev.message for ev in batch)
+                    ],
+                    users,
+                )
                 # Faust acks the batch when this returns: its effects must be durable by then.
                 await asyncio.to_thread(rt.settle)
     else:
-        drain = PartitionDrain(settings, resume=rt.pipeline.learn.resume_offsets, settle=rt.settle,
-                               pump=rt.pump, begin=rt.begin)
+        drain = PartitionDrain(
+            settings,
+            resume=rt.pipeline.learn.resume_offsets,
+            settle=rt.settle,
+            pump=rt.pump,
+            begin=rt.begin,
+        )
         rt.on_durable = drain.store
         # Faust assigns this empty topic's partitions, and with them the co-partitioned table
         # partitions it recovers; the drain reads the same partitions of the event topics.
-        assignment = app.topic(f"{settings.app_id}-assignment", partitions=settings.partitions,
-                               internal=True, key_serializer="raw", value_serializer="raw")
+        assignment = app.topic(
+            f"{settings.app_id}-assignment",
+            partitions=settings.partitions,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
 
         @app.agent(assignment)
         async def assigned(stream: faust.StreamT) -> None:

@@ -50,19 +50,25 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # the evaluator's setting: deterministic, one core
     name, baseline = args.baseline
-    methods = {"feedrec": make_method("feedrec", **variant(args.feedrec)),
-               name: make_method(name, **variant(baseline))}
+    methods = {
+        "feedrec": make_method("feedrec", **variant(args.feedrec)),
+        name: make_method(name, **variant(baseline)),
+    }
     result = evaluate(load_dataset(args.dataset), methods)
     hits = {}
     for method, ranks in result.report_ranks.items():
         hits[method] = [int(0 < r <= K) for r in ranks]
         n = len(ranks)
-        print(f"{method}: HitRate@{K} {sum(hits[method]) / n:.4f}, "
-              f"NDCG@{K} {sum(ndcg(r, K) for r in ranks) / n:.4f}, "
-              f"MRR {sum(1 / r for r in ranks if r) / n:.4f} over {n} scored events")
+        print(
+            f"{method}: HitRate@{K} {sum(hits[method]) / n:.4f}, "
+            f"NDCG@{K} {sum(ndcg(r, K) for r in ranks) / n:.4f}, "
+            f"MRR {sum(1 / r for r in ranks if r) / n:.4f} over {n} scored events"
+        )
     ci = paired_ratio(result.report_users, hits["feedrec"], hits[name])
-    print(f"feedrec / {name} HitRate@{K}: {ci.ratio:.3f} (95% CI {ci.low:.3f}-{ci.high:.3f}, "
-          f"paired bootstrap over {ci.users} users, {ci.replicates} replicates)")
+    print(
+        f"feedrec / {name} HitRate@{K}: {ci.ratio:.3f} (95% CI {ci.low:.3f}-{ci.high:.3f}, "
+        f"paired bootstrap over {ci.users} users, {ci.replicates} replicates)"
+    )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,13 @@ def scored_odds(shop: Shop, s, taste: bool = True) -> dict[int, float]:
                 p = edge - prev
                 prev = edge
                 if j != k and p > 0:
-                    odds[int(items[j])] += (carry * (1 - same) * p / (1.0 - width)
-                                            * min(1.0, c.click_prob * lift(aff[j])))
+                    odds[int(items[j])] += (
+                        carry
+                        * (1 - same)
+                        * p
+                        / (1.0 - width)
+                        * min(1.0, c.click_prob * lift(aff[j]))
+                    )
         else:
             odds[s.item] += carry * (1 - same) * min(1.0, c.click_prob * lift(s.affinity))
     elif s.stage == 2:
@@ -114,10 +119,12 @@ def user_odds(shop: Shop, user: int, taste: bool) -> dict[int, float]:
 #: The oracles: what each knows beyond the events.
 ORACLES = {
     "knows the acting session's state and the user's taste": lambda shop, s: scored_odds(shop, s),
-    "knows the state of every open session of the user, not which acts, and their taste":
-        lambda shop, s: user_odds(shop, s.user, True),
-    "knows the state of every open session of the user, not which acts, nor their taste":
-        lambda shop, s: user_odds(shop, s.user, False),
+    "knows the state of every open session of the user, not which acts, and their taste": lambda shop, s: (
+        user_odds(shop, s.user, True)
+    ),
+    "knows the state of every open session of the user, not which acts, nor their taste": lambda shop, s: (
+        user_odds(shop, s.user, False)
+    ),
 }
 
 
@@ -128,16 +135,18 @@ def main(n: int) -> None:
     now = [0]
 
     def step(s):
-        odds = ([oracle(shop, s) for oracle in ORACLES.values()]
-                if shop._shown.get(s.user) is None else None)
+        odds = (
+            [oracle(shop, s) for oracle in ORACLES.values()]
+            if shop._shown.get(s.user) is None
+            else None
+        )
         kind, entry = step_of(s)
         if kind != "browse" and odds is not None:
             hits = [entry[0] in heapq.nlargest(K, o, key=o.get) for o in odds]
             first = odds[0]
             total = sum(first.values())
             top = heapq.nlargest(K, first, key=first.get)
-            records.append((now[0], hits,
-                            sum(first[i] for i in top) / total if total else 0.0))
+            records.append((now[0], hits, sum(first[i] for i in top) / total if total else 0.0))
         return kind, entry
 
     shop._step = step

@@ -31,11 +31,23 @@ def classes(events: list, split: int) -> list[str]:
         mine, cats = recent[e.user_id], categories[e.user_id]
         if e.ts >= split and e.event_type in SCORED_TYPES:
             pos = mine.index(e.item_id) if e.item_id in mine else -1
-            out.append("first event" if not mine
-                       else "recent, 1st" if pos == 0 else "recent, 2nd-10th" if 0 < pos < 10
-                       else "recent, 11th-20th" if 10 <= pos < 20 else "recent, older" if pos >= 20
-                       else "latest category" if e.category == cats[0]
-                       else "earlier category" if e.category in cats else "new category")
+            out.append(
+                "first event"
+                if not mine
+                else "recent, 1st"
+                if pos == 0
+                else "recent, 2nd-10th"
+                if 0 < pos < 10
+                else "recent, 11th-20th"
+                if 10 <= pos < 20
+                else "recent, older"
+                if pos >= 20
+                else "latest category"
+                if e.category == cats[0]
+                else "earlier category"
+                if e.category in cats
+                else "new category"
+            )
         for items, value in ((mine, e.item_id), (cats, e.category)):
             if value in items:
                 items.remove(value)
@@ -45,22 +57,33 @@ def classes(events: list, split: int) -> list[str]:
 
 def main(spec: str) -> None:
     events = sorted(load_dataset(spec), key=lambda e: e.ts)
-    methods = {"feedrec": make_method("feedrec", categories=3, per_category=20),
-               "recent-category": make_method("recent-category", recent=10, half_life_s=3600.0,
-                                              seen="first")}
+    methods = {
+        "feedrec": make_method("feedrec", categories=3, per_category=20),
+        "recent-category": make_method(
+            "recent-category", recent=10, half_life_s=3600.0, seen="first"
+        ),
+    }
     result = evaluate(events, methods)
     split = split_time(events[0].ts, events[-1].ts, 0.7)
     table: dict[str, Counter] = defaultdict(Counter)
-    ranks = zip(result.report_ranks["feedrec"], result.report_ranks["recent-category"],
-                strict=True)
+    ranks = zip(result.report_ranks["feedrec"], result.report_ranks["recent-category"], strict=True)
     for cls, (f, r) in zip(classes(events, split), ranks, strict=True):
-        table[cls][("both" if 0 < r <= 20 else "feedrec only") if 0 < f <= 20
-                   else "recent-category only" if 0 < r <= 20 else "neither"] += 1
-    print(f"{'class':18s} {'events':>6s} {'both':>6s} {'feedrec only':>13s} "
-          f"{'recent-category only':>21s} {'neither':>8s}")
+        table[cls][
+            ("both" if 0 < r <= 20 else "feedrec only")
+            if 0 < f <= 20
+            else "recent-category only"
+            if 0 < r <= 20
+            else "neither"
+        ] += 1
+    print(
+        f"{'class':18s} {'events':>6s} {'both':>6s} {'feedrec only':>13s} "
+        f"{'recent-category only':>21s} {'neither':>8s}"
+    )
     for cls, c in sorted(table.items(), key=lambda kv: -sum(kv[1].values())):
-        print(f"{cls:18s} {sum(c.values()):6d} {c['both']:6d} {c['feedrec only']:13d} "
-              f"{c['recent-category only']:21d} {c['neither']:8d}")
+        print(
+            f"{cls:18s} {sum(c.values()):6d} {c['both']:6d} {c['feedrec only']:13d} "
+            f"{c['recent-category only']:21d} {c['neither']:8d}"
+        )
 
 
 if __name__ == "__main__":

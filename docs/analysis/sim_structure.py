@@ -86,8 +86,9 @@ def main(spec: str, open_s: float) -> None:
                     total = sum(counts.values()) - counts[current]
                     for item, n in counts.most_common(2 * K):
                         if item != current and total > 0:
-                            odds[item] += (w * carry * (1 - c.click_same_item_prob) * n / total
-                                           * c.click_prob)
+                            odds[item] += (
+                                w * carry * (1 - c.click_same_item_prob) * n / total * c.click_prob
+                            )
                 elif s.stage == "click":
                     for item, p in _recency_odds(s.items, c.consideration_decay):
                         if item not in cart:
@@ -101,19 +102,21 @@ def main(spec: str, open_s: float) -> None:
             if e.item_id in s.items:
                 s.items.remove(e.item_id)
             s.items.insert(0, e.item_id)
-            del s.items[c.consideration_size:]
+            del s.items[c.consideration_size :]
         cart = carts[user]
         if e.event_type == "cart":
             if e.item_id in cart:
                 cart.remove(e.item_id)
             cart.insert(0, e.item_id)
-            del cart[c.cart_size:]
+            del cart[c.cart_size :]
         elif e.event_type == "purchase":
             if e.item_id in cart:
                 cart.remove(e.item_id)
             sessions[user].pop(e.session_id or "", None)  # a purchase ends its session
-    print(f"{scored} scored events in the report window; the simulator's rules fed the events "
-          f"(sessions open {open_s:g} s): HitRate@{K} {hits / scored:.4f}")
+    print(
+        f"{scored} scored events in the report window; the simulator's rules fed the events "
+        f"(sessions open {open_s:g} s): HitRate@{K} {hits / scored:.4f}"
+    )
 
 
 if __name__ == "__main__":

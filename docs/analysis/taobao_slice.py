@@ -56,9 +56,17 @@ def main(path: str) -> None:
         user = e.user_id
         if e.ts >= split and kind in ("cart", "purchase"):
             mine, cats = recent[user], categories[user]
-            cls = ("first event" if not mine else "repeat" if e.item_id in mine
-                   else "latest category" if cat == cats[0] else "earlier category" if cat in cats
-                   else "new category")
+            cls = (
+                "first event"
+                if not mine
+                else "repeat"
+                if e.item_id in mine
+                else "latest category"
+                if cat == cats[0]
+                else "earlier category"
+                if cat in cats
+                else "new category"
+            )
             counts[cls] += 1
             if cls in ("first event", "new category"):
                 for name, table in overall.items():
@@ -75,10 +83,13 @@ def main(path: str) -> None:
                     for nxt, w in covisit[item].items():
                         if category.get(nxt) == cat:
                             follow[nxt] += w * 0.8**pos
-                ranked = sorted(set(follow) | set(table),
-                                key=lambda i: (-follow.get(i, 0.0), -table.get(i, 0.0)))
-                hits[cls, "co-visitation, then typed 1 h"] += e.item_id in [
-                    i for i in ranked if i not in skip][:20]
+                ranked = sorted(
+                    set(follow) | set(table),
+                    key=lambda i: (-follow.get(i, 0.0), -table.get(i, 0.0)),
+                )
+                hits[cls, "co-visitation, then typed 1 h"] += (
+                    e.item_id in [i for i in ranked if i not in skip][:20]
+                )
         for name, (half_life, weight) in ORDERS.items():
             w = weight(kind)
             if w:

@@ -41,8 +41,9 @@ def hits_of(dataset: str, name: str) -> tuple[list[str], dict[str, np.ndarray]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-    parser.add_argument("--method", action="append", choices=METHOD_NAMES,
-                        help="methods to include (default: all)")
+    parser.add_argument(
+        "--method", action="append", choices=METHOD_NAMES, help="methods to include (default: all)"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     names = args.method or list(METHOD_NAMES)
@@ -58,12 +59,18 @@ def main() -> None:
         union |= own
         if name != "feedrec":
             best_baseline = max(best_baseline, int(hits[best_key].sum()))
-        print(f"{name}: best variant {best_key!r} {int(hits[best_key].sum())} hits; "
-              f"union of its {len(hits)} variants {int(own.sum())}")
-    print(f"union of every variant of every method: {int(union.sum())} hits "
-          f"(HitRate@{K} {union.mean():.4f})")
-    print(f"best baseline variant on the report window: {best_baseline} hits; "
-          f"1.10x that: {1.1 * best_baseline:.1f}")
+        print(
+            f"{name}: best variant {best_key!r} {int(hits[best_key].sum())} hits; "
+            f"union of its {len(hits)} variants {int(own.sum())}"
+        )
+    print(
+        f"union of every variant of every method: {int(union.sum())} hits "
+        f"(HitRate@{K} {union.mean():.4f})"
+    )
+    print(
+        f"best baseline variant on the report window: {best_baseline} hits; "
+        f"1.10x that: {1.1 * best_baseline:.1f}"
+    )
 
 
 if __name__ == "__main__":

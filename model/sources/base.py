@@ -60,8 +60,9 @@ class Source(Protocol):
     def propose(self, q: Query) -> Proposal:
         """Items for each user of ``q``, with their scores."""
 
-    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
-                ts_ms: np.ndarray) -> None:
+    def observe(
+        self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray
+    ) -> None:
         """Events on ``items[b]``, each following the user's recent items ``histories[b]``."""
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:
@@ -71,8 +72,9 @@ class Source(Protocol):
         """Rows handed to new items: forget what was known of the old ones."""
 
 
-def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
-                  k: int) -> np.ndarray:
+def top_per_group(
+    groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int, k: int
+) -> np.ndarray:
     """``(n_groups, k)`` of each group's ``k`` best-scoring ``values``, best first, -1 padded."""
     out = np.full((n_groups, k), -1, dtype=np.int64)
     if not len(groups) or not k:
@@ -93,8 +95,9 @@ def top_per_group(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_
     return top_by_sort(groups, values, scores, n_groups, k)
 
 
-def top_by_sort(groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int,
-                k: int) -> np.ndarray:
+def top_by_sort(
+    groups: np.ndarray, values: np.ndarray, scores: np.ndarray, n_groups: int, k: int
+) -> np.ndarray:
     """:func:`top_per_group` for any groups, by one sort of everything."""
     out = np.full((n_groups, k), -1, dtype=np.int64)
     order = np.lexsort((-scores, groups))
@@ -112,15 +115,23 @@ class Lookup:
     table with a column each, so a candidate array is searched once for all of them.
     """
 
-    def __init__(self, batch: np.ndarray, keys: np.ndarray, values: np.ndarray, width: int,
-                 columns: np.ndarray | None = None, n_columns: int = 1) -> None:
+    def __init__(
+        self,
+        batch: np.ndarray,
+        keys: np.ndarray,
+        values: np.ndarray,
+        width: int,
+        columns: np.ndarray | None = None,
+        n_columns: int = 1,
+    ) -> None:
         ok = keys >= 0
         self.width, self.n_columns = width, n_columns
         self.keys, order, group = unique_groups(batch[ok] * width + keys[ok])
         if columns is not None:
             group = group * n_columns + columns[ok][order]
-        self.sums = np.bincount(group, weights=values[ok][order],
-                                minlength=len(self.keys) * n_columns).reshape(-1, n_columns)
+        self.sums = np.bincount(
+            group, weights=values[ok][order], minlength=len(self.keys) * n_columns
+        ).reshape(-1, n_columns)
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         """``(B, C, n_columns)`` sums for ``keys`` ``(B, C)`` (0 where absent)."""
@@ -141,8 +152,9 @@ class Lookup:
 class Stateless:
     """Defaults for sources that learn nothing from the stream."""
 
-    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
-                ts_ms: np.ndarray) -> None:
+    def observe(
+        self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray
+    ) -> None:
         pass
 
     def refresh(self, stats: ItemStats, rows_used: int) -> None:

@@ -18,20 +18,33 @@ from feedrec.model.sources.base import Proposal, Query
 
 
 class CoVisitation:
-    def __init__(self, feature: str, capacity: int, window: int, slots: int,
-                 half_life_s: float | None, keep: int, history_decay: float) -> None:
+    def __init__(
+        self,
+        feature: str,
+        capacity: int,
+        window: int,
+        slots: int,
+        half_life_s: float | None,
+        keep: int,
+        history_decay: float,
+    ) -> None:
         self.feature = feature
         self.window, self.keep, self.history_decay = window, keep, history_decay
         self.table = CoVisits(capacity, slots, half_life_s)
 
-    def observe(self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray,
-                ts_ms: np.ndarray) -> None:
+    def observe(
+        self, histories: np.ndarray, items: np.ndarray, weights: np.ndarray, ts_ms: np.ndarray
+    ) -> None:
         src = np.asarray(histories, dtype=np.int64)[:, : self.window]
         dst = np.broadcast_to(np.asarray(items, dtype=np.int64)[:, None], src.shape)
         wt = np.broadcast_to(np.asarray(weights, dtype=np.float64)[:, None], src.shape)
         ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64)[:, None], src.shape)
-        self.table.observe(np.r_[src.ravel(), dst.ravel()], np.r_[dst.ravel(), src.ravel()],
-                           np.r_[wt.ravel(), 0.5 * wt.ravel()], np.r_[ts.ravel(), ts.ravel()])
+        self.table.observe(
+            np.r_[src.ravel(), dst.ravel()],
+            np.r_[dst.ravel(), src.ravel()],
+            np.r_[wt.ravel(), 0.5 * wt.ravel()],
+            np.r_[ts.ravel(), ts.ravel()],
+        )
 
     def propose(self, q: Query) -> Proposal:
         window = q.history[:, : self.window]

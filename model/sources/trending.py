@@ -79,8 +79,9 @@ class CategoryTrending(Stateless):
         cat = stats.category[rows]
         known = cat >= 0
         n_cat = int(cat.max(initial=-1)) + 1
-        self.by_category = top_per_group(cat[known].astype(np.int64), rows[known],
-                                         pop[rows[known]], n_cat, self.per_category)
+        self.by_category = top_per_group(
+            cat[known].astype(np.int64), rows[known], pop[rows[known]], n_cat, self.per_category
+        )
         self.popularity = np.bincount(cat[known], weights=pop[rows[known]], minlength=n_cat)
 
     def propose(self, q: Query) -> Proposal:

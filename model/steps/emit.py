@@ -37,20 +37,33 @@ class Emit:
         self.vocab = vocab
         self.clock = clock
 
-    def __call__(self, triggers: Sequence[tuple[str, Event]],
-                 ranked: Sequence[Sequence[tuple[int, float]]], version: int
-                 ) -> list[Recommendation]:
+    def __call__(
+        self,
+        triggers: Sequence[tuple[str, Event]],
+        ranked: Sequence[Sequence[tuple[int, float]]],
+        version: int,
+    ) -> list[Recommendation]:
         """One message per ``(user, trigger)``, its items the ``(row, score)`` of ``ranked``."""
         emitted = self.clock.now_ms()
         recs = []
         for (user, trigger), chosen in zip(triggers, ranked, strict=True):
             ids = self.vocab.items.ids_for(
-                np.fromiter((r for r, _ in chosen), np.int64, len(chosen)))
+                np.fromiter((r for r, _ in chosen), np.int64, len(chosen))
+            )
             items = [
                 ScoredItem(item_id, round(float(s), 6))
                 for item_id, (_, s) in zip(ids, chosen, strict=True)
                 if item_id is not None
             ]
-            recs.append(Recommendation(user, f"{trigger.event_id}-r", items, version,
-                                       trigger.event_id, trigger.ts, emitted))
+            recs.append(
+                Recommendation(
+                    user,
+                    f"{trigger.event_id}-r",
+                    items,
+                    version,
+                    trigger.event_id,
+                    trigger.ts,
+                    emitted,
+                )
+            )
         return recs

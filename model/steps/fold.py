@@ -73,8 +73,12 @@ class Fold:
         #: How long a session stays open (read by :class:`Retrieve`).
         self.session_gaps = SessionGaps()
 
-    def __call__(self, events: Sequence[Event], states: Mapping[str, bytes | None],
-                 positions: Sequence[Position] | None = None) -> Folded:
+    def __call__(
+        self,
+        events: Sequence[Event],
+        states: Mapping[str, bytes | None],
+        positions: Sequence[Position] | None = None,
+    ) -> Folded:
         """Apply ``events`` to their users' states (``states`` holds each one's current
         encoded state, or None for a user without one)."""
         at: dict[int, Position] = {}
@@ -114,8 +118,9 @@ class Fold:
         return out
 
     @staticmethod
-    def _unapplied(st: UserState, evs: list[Event], at: Mapping[int, Position],
-                   out: Folded) -> list[Event]:
+    def _unapplied(
+        st: UserState, evs: list[Event], at: Mapping[int, Position], out: Folded
+    ) -> list[Event]:
         """The events of ``evs`` that ``st`` has not applied yet, and the marks moved past all.
 
         Events already applied (a replay after a crash) go to the learner as they are: their
@@ -134,14 +139,14 @@ class Fold:
                 continue
             out.replayed += 1
             out.learn.append(ev)
-            out.contexts.append(Context(st.recent, st.carted, st.purchased, st.seen, st.last,
-                                        st.sessions))
+            out.contexts.append(
+                Context(st.recent, st.carted, st.purchased, st.seen, st.last, st.sessions)
+            )
             positions.append((src, offset))
         return fresh
 
     @staticmethod
-    def shown(states: Mapping[str, UserState], recommendations: Sequence[Recommendation]
-              ) -> None:
+    def shown(states: Mapping[str, UserState], recommendations: Sequence[Recommendation]) -> None:
         """Record in their users' states the lists they were just sent: the next feedback
         events are judged against them."""
         for rec in recommendations:

@@ -54,8 +54,15 @@ class LearnState:
 
 
 class Learn:
-    def __init__(self, cfg: PipelineConfig, model: RetrievalModel, vocab: Vocab,
-                 retrieve: Retrieve, rank: Rank, clock: Clock) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        model: RetrievalModel,
+        vocab: Vocab,
+        retrieve: Retrieve,
+        rank: Rank,
+        clock: Clock,
+    ) -> None:
         self.cfg = cfg
         self.model = model
         self.vocab = vocab
@@ -104,8 +111,7 @@ class Learn:
         start). Sources it already knows keep their marks. True when any is new: a checkpoint
         must then record the marks before the first of those events is processed, or a crash
         before the next checkpoint would leave the events in between unlearned for good."""
-        new = {src: max(offset, 0) - 1 for src, offset in starts.items()
-               if src not in self.learned}
+        new = {src: max(offset, 0) - 1 for src, offset in starts.items() if src not in self.learned}
         self.learned.update(new)
         return bool(new)
 
@@ -119,8 +125,11 @@ class Learn:
             events, contexts = folded.learn, folded.contexts
             where: list[Position | None] = [None] * len(events)
         else:
-            keep = [n for n, (src, offset) in enumerate(folded.positions)
-                    if offset > learned.get(src, -1)]
+            keep = [
+                n
+                for n, (src, offset) in enumerate(folded.positions)
+                if offset > learned.get(src, -1)
+            ]
             events = [folded.learn[n] for n in keep]
             contexts = [folded.contexts[n] for n in keep]
             where = [folded.positions[n] for n in keep]
@@ -138,7 +147,8 @@ class Learn:
         """Whether enough events are waiting, or the oldest has waited long enough."""
         return len(self._pending) >= self.cfg.train_batch or (
             bool(self._pending)
-            and self.clock.monotonic() - self._pending_since >= self.cfg.train_max_delay_s)
+            and self.clock.monotonic() - self._pending_since >= self.cfg.train_max_delay_s
+        )
 
     def take_unlearned(self) -> list[tuple[Event, Position | None, str]]:
         """The events the model skipped because its step failed on them, since the last call."""
@@ -161,15 +171,22 @@ class Learn:
         self.learned_events += n
         return sum(loss * k for loss, k in losses) / n if n else None
 
-    def _learn_isolating(self, events: list[Event], contexts: list[Context],
-                         positions: list[Position | None], a: int, b: int,
-                         losses: list[tuple[float, int]]) -> None:
+    def _learn_isolating(
+        self,
+        events: list[Event],
+        contexts: list[Context],
+        positions: list[Position | None],
+        a: int,
+        b: int,
+        losses: list[tuple[float, int]],
+    ) -> None:
         try:
             losses.append((self._learn(events[a:b], contexts[a:b]), b - a))
         except Exception as exc:
             if b - a == 1:
-                log.exception("gradient step failed on event %s; the model skips it",
-                              events[a].event_id)
+                log.exception(
+                    "gradient step failed on event %s; the model skips it", events[a].event_id
+                )
                 self._unlearned.append((events[a], positions[a], repr(exc)))
                 return
             mid = (a + b) // 2
@@ -199,18 +216,19 @@ class Learn:
         return spans
 
     def _learn(self, events: list[Event], contexts: list[Context]) -> float:
-        codes = np.fromiter((_TYPE_CODE[e.event_type or "browse"] for e in events), np.int64,
-                            len(events))
+        codes = np.fromiter(
+            (_TYPE_CODE[e.event_type or "browse"] for e in events), np.int64, len(events)
+        )
         self.ranker_loss = self._train_ranker(events, contexts, codes)
-        user_rows = self._rows(self.vocab.users, [e.user_id for e in events],
-                               self.model.reset_users)
+        user_rows = self._rows(
+            self.vocab.users, [e.user_id for e in events], self.model.reset_users
+        )
         item_ids = [e.item_id for e in events]
         item_rows = self._rows(self.vocab.items, item_ids, self._evict_items)
         weights = self._weights[codes]
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         hist = self.vocab.item_rows([c.recent for c in contexts], self.cfg.model.history_len)
-        self.retrieve.observe(item_ids, item_rows, [e.category for e in events], weights, ts,
-                              hist)
+        self.retrieve.observe(item_ids, item_rows, [e.category for e in events], weights, ts, hist)
         return self.model.learn_many(user_rows, item_rows, weights, hist)
 
     @staticmethod
@@ -224,8 +242,9 @@ class Learn:
         self.model.reset_items(rows)
         self.retrieve.forget(rows)
 
-    def _train_ranker(self, events: list[Event], contexts: list[Context],
-                      codes: np.ndarray) -> float | None:
+    def _train_ranker(
+        self, events: list[Event], contexts: list[Context], codes: np.ndarray
+    ) -> float | None:
         """Replay a sample of ``events`` (clicks, carts and purchases first, then browses)
         against the candidates each user had just before it; the item they went to is the
         target. Runs before anything learns from the events."""
@@ -234,7 +253,7 @@ class Learn:
             return None
         browsing = codes == _BROWSE
         feedback, browse = np.flatnonzero(~browsing), np.flatnonzero(browsing)
-        pick = (feedback if len(feedback) <= n else self._rng.choice(feedback, n, replace=False))
+        pick = feedback if len(feedback) <= n else self._rng.choice(feedback, n, replace=False)
         picked: list[int] = pick.tolist()
         if len(picked) < n and len(browse):
             take = min(n - len(picked), len(browse))
@@ -242,15 +261,19 @@ class Learn:
         chosen = [events[i] for i in picked]
         before = [contexts[i] for i in picked]
         lists = self.retrieve.lists(before, [e.ts for e in chosen])
-        found = self.retrieve.candidates(self.vocab.users.get_rows([e.user_id for e in chosen]),
-                                         lists, max(e.ts for e in chosen),
-                                         self.cfg.ranking.candidates)
+        found = self.retrieve.candidates(
+            self.vocab.users.get_rows([e.user_id for e in chosen]),
+            lists,
+            max(e.ts for e in chosen),
+            self.cfg.ranking.candidates,
+        )
         target = self.vocab.items.get_rows([e.item_id for e in chosen])
         match = (found.rows == target[:, None]) & (target[:, None] >= 0)
         column = np.where(match.any(axis=1), match.argmax(axis=1), -1)
         # Every click, cart or purchase counts the same: the list must serve whatever comes next.
-        return self.rank.train(found, column, np.where(browsing[picked], 0.25, 1.0),
-                               [c.last for c in before])
+        return self.rank.train(
+            found, column, np.where(browsing[picked], 0.25, 1.0), [c.last for c in before]
+        )
 
     # -- users who leave -----------------------------------------------------------------------
 
@@ -267,8 +290,9 @@ class Learn:
     def state(self) -> LearnState:
         """The model, the vocabulary and the marks; take :meth:`step` first, or the pool's
         events are lost to the checkpoint."""
-        return LearnState(self.model.state(), self.vocab.state(), dict(self.learned),
-                          self.learned_events)
+        return LearnState(
+            self.model.state(), self.vocab.state(), dict(self.learned), self.learned_events
+        )
 
     def load(self, state: LearnState) -> None:
         self.model.load(state.model)

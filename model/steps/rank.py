@@ -26,8 +26,9 @@ _SEEN = FEATURES.index("seen")
 def _contexts(last: Sequence[int], found: Retrieved) -> np.ndarray:
     """Ranking contexts (:data:`CONTEXTS`) of users who did ``last`` (indices into
     :data:`feedrec.model.state.LAST`) and have the other open sessions of ``found``."""
-    return context_of(np.asarray(last, dtype=np.int64),
-                      np.asarray((found.lists.others >= 0).any(axis=1)))
+    return context_of(
+        np.asarray(last, dtype=np.int64), np.asarray((found.lists.others >= 0).any(axis=1))
+    )
 
 
 class Rank:
@@ -35,23 +36,35 @@ class Rank:
         self.ranker = OnlineRanker(lr=cfg.ranker_lr, contexts=len(CONTEXTS))
         self.repeats = repeats
 
-    def __call__(self, found: Retrieved, last: Sequence[int], cfg: RankConfig
-                 ) -> list[list[tuple[int, float]]]:
+    def __call__(
+        self, found: Retrieved, last: Sequence[int], cfg: RankConfig
+    ) -> list[list[tuple[int, float]]]:
         """``(item row, score)`` lists, best first, for the users of ``found`` who did ``last``."""
         scores = self.ranker.score(found.features, found.rows >= 0, _contexts(last, found))
         if hides_seen(cfg, self.repeats.share):
             scores = np.where(found.features[..., _SEEN] > 0, -np.inf, scores)
-        excluded = [set(row[row >= 0].tolist()) if cfg.exclude_purchased else set()
-                    for row in found.lists.purchased]
-        return rank(found.rows, scores, excluded, cfg, found.available, found.categories,
-                    found.shopping.tolist())
+        excluded = [
+            set(row[row >= 0].tolist()) if cfg.exclude_purchased else set()
+            for row in found.lists.purchased
+        ]
+        return rank(
+            found.rows,
+            scores,
+            excluded,
+            cfg,
+            found.available,
+            found.categories,
+            found.shopping.tolist(),
+        )
 
-    def train(self, found: Retrieved, target: np.ndarray, weight: np.ndarray,
-              last: Sequence[int]) -> float | None:
+    def train(
+        self, found: Retrieved, target: np.ndarray, weight: np.ndarray, last: Sequence[int]
+    ) -> float | None:
         """One step on what the users of ``found`` went to next: ``target`` is its column among
         their candidates (-1: not among them, skipped); the mean loss, or None."""
-        return self.ranker.learn(found.features, found.rows >= 0, target, weight,
-                                 _contexts(last, found))
+        return self.ranker.learn(
+            found.features, found.rows >= 0, target, weight, _contexts(last, found)
+        )
 
     def weights(self) -> dict[str, float]:
         """The ranker's shared weight per feature."""

@@ -66,8 +66,15 @@ class RetrieveState:
 
 
 class Retrieve:
-    def __init__(self, cfg: PipelineConfig, model: RetrievalModel, vocab: Vocab,
-                 index: VectorIndex, session_gaps: SessionGaps, clock: Clock) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        model: RetrievalModel,
+        vocab: Vocab,
+        index: VectorIndex,
+        session_gaps: SessionGaps,
+        clock: Clock,
+    ) -> None:
         self.cfg = cfg
         self.model = model
         self.vocab = vocab
@@ -77,8 +84,9 @@ class Retrieve:
         capacity = cfg.model.item_capacity
         self.stats = ItemStats(capacity, cfg.popularity_half_life_s)
         self.sources = Candidates(cfg.sources, capacity, cfg.model.history_decay)
-        self.refresher = IndexRefresher(model, index, cfg.index_refresh_interval_s,
-                                        cfg.index_refresh_min_changes)
+        self.refresher = IndexRefresher(
+            model, index, cfg.index_refresh_interval_s, cfg.index_refresh_min_changes
+        )
 
     @property
     def indexed(self) -> int:
@@ -95,8 +103,15 @@ class Retrieve:
         """Apply the catalogue records that arrived since the last batch."""
         self.stats.apply_catalog(self.vocab.items.row_map())
 
-    def observe(self, item_ids: list[str], item_rows: np.ndarray, categories: list[str | None],
-                weights: np.ndarray, ts_ms: np.ndarray, histories: np.ndarray) -> None:
+    def observe(
+        self,
+        item_ids: list[str],
+        item_rows: np.ndarray,
+        categories: list[str | None],
+        weights: np.ndarray,
+        ts_ms: np.ndarray,
+        histories: np.ndarray,
+    ) -> None:
         """Learned events on ``item_rows`` (each following its user's recent items
         ``histories``, -1 padded), with their learning weights and times."""
         stats = self.stats
@@ -127,31 +142,42 @@ class Retrieve:
         ``times_ms``."""
         limits = self.cfg.state
         open_ms = self.session_gaps.open_ms
-        others = [other_sessions(x.sessions, t, open_ms)
-                  for x, t in zip(lists, times_ms, strict=True)]
+        others = [
+            other_sessions(x.sessions, t, open_ms) for x, t in zip(lists, times_ms, strict=True)
+        ]
         rows = self.vocab.item_rows
-        return UserLists(rows([x.recent for x in lists], self.cfg.model.history_len),
-                         rows([x.carted for x in lists], limits.carted_len),
-                         rows([x.purchased for x in lists], limits.purchased_len),
-                         [x.seen for x in lists], rows(others, MAX_SESSIONS - 1))
+        return UserLists(
+            rows([x.recent for x in lists], self.cfg.model.history_len),
+            rows([x.carted for x in lists], limits.carted_len),
+            rows([x.purchased for x in lists], limits.purchased_len),
+            [x.seen for x in lists],
+            rows(others, MAX_SESSIONS - 1),
+        )
 
-    def candidates(self, users: np.ndarray, lists: UserLists, now_ms: int, nearest: int
-                   ) -> Retrieved:
+    def candidates(
+        self, users: np.ndarray, lists: UserLists, now_ms: int, nearest: int
+    ) -> Retrieved:
         """Merged candidates of every source for the users of rows ``users`` (-1: no
         embedding yet) with their features, the model's score included; ``nearest`` is how
         many neighbours the embedding index is asked for."""
         vecs = self.model.user_vectors(users, lists.recent)
         k = min(nearest, max(len(self.index), 1))
         ann_rows, _ = self.index.search(vecs, k)
-        cand, feats, cats = self.sources.collect(lists.recent, lists.carted, lists.purchased,
-                                                 lists.seen, ann_rows, self.stats, now_ms,
-                                                 lists.others)
+        cand, feats, cats = self.sources.collect(
+            lists.recent,
+            lists.carted,
+            lists.purchased,
+            lists.seen,
+            ann_rows,
+            self.stats,
+            now_ms,
+            lists.others,
+        )
         scores = self.model.score(vecs, cand)
         feats[..., _MODEL] = np.where(cand >= 0, scores, 0.0)
         stats = self.stats
         shopping = stats.category_of(np.concatenate([lists.recent[:, :1], lists.others], axis=1))
-        return Retrieved(lists, cand, feats, stats.available[np.maximum(cand, 0)], cats,
-                         shopping)
+        return Retrieved(lists, cand, feats, stats.available[np.maximum(cand, 0)], cats, shopping)
 
     # -- checkpoints ---------------------------------------------------------------------------
 

@@ -39,8 +39,9 @@ from feedrec.streams.topics import DLQ_TOPIC, EVENT_TOPICS, ITEMS_TOPIC, RECS_TO
 RAW_OUT_TOPIC = "bench.raw-out"
 
 
-def publish_events(bootstrap: str, n: int, seed: int = 0,
-                   linger_ms: int = PRODUCER_LINGER_MS) -> float:
+def publish_events(
+    bootstrap: str, n: int, seed: int = 0, linger_ms: int = PRODUCER_LINGER_MS
+) -> float:
     """Publish ``n`` simulated events as fast as possible; returns events/s of the producer."""
     shop = Shop(SimConfig(seed=seed))
     producer = make_producer(bootstrap, linger_ms)
@@ -61,8 +62,14 @@ def publish_events(bootstrap: str, n: int, seed: int = 0,
 
 def raw_ceiling(bootstrap: str, n: int, timeout: float = 300.0) -> float:
     """Consume, validate and re-produce ``n`` events with bare confluent-kafka; events/s."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-raw-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
     parts = []
     for topic in EVENT_TOPICS:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
@@ -120,7 +127,7 @@ def _cpu_seconds(pids: list[int]) -> float:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
@@ -137,9 +144,14 @@ def _broker_pids() -> list[int]:
     return pids
 
 
-def latency_run(settings: Settings, rate: float, seconds: float, url: str,
-                worker_pid: int | None = None, linger_ms: int = PRODUCER_LINGER_MS
-                ) -> dict[str, object]:
+def latency_run(
+    settings: Settings,
+    rate: float,
+    seconds: float,
+    url: str,
+    worker_pid: int | None = None,
+    linger_ms: int = PRODUCER_LINGER_MS,
+) -> dict[str, object]:
     """Latency at a fixed event rate: seen by a consumer of the output topic, and by the worker
     (its histogram from the event's ``ts`` to emission, over the same window). Also the p99 of
     each 10 s of the run and the cores the worker and the embedded broker used meanwhile: on a
@@ -175,54 +187,80 @@ def latency_run(settings: Settings, rate: float, seconds: float, url: str,
     reader.close()
     if not lat:
         raise RuntimeError("no recommendation arrived during the latency run")
-    cores = {f"{k}_cores": (_cpu_seconds(v) - cpu0[k]) / (time.time() - started)
-             for k, v in watched.items() if v}
+    cores = {
+        f"{k}_cores": (_cpu_seconds(v) - cpu0[k]) / (time.time() - started)
+        for k, v in watched.items()
+        if v
+    }
     at = np.asarray(lat)
     window = ((at[:, 0] - started) // 10).astype(int)
     by_window = [float(np.percentile(at[window == w, 1], 99)) for w in np.unique(window)]
     arr = at[:, 1]
     after = scrape(url)
-    return {"events_sent": sent, "rate": sent / seconds, "recommendations": len(arr),
-            "p99_ms_by_10s": by_window, **cores,
-            "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
-            "max_ms": float(arr.max()),
-            "worker_p50_ms": 1000 * histogram_quantile(0.5, after.latency_buckets,
-                                                       before.latency_buckets),
-            "worker_p99_ms": 1000 * histogram_quantile(0.99, after.latency_buckets,
-                                                       before.latency_buckets)}
+    return {
+        "events_sent": sent,
+        "rate": sent / seconds,
+        "recommendations": len(arr),
+        "p99_ms_by_10s": by_window,
+        **cores,
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "max_ms": float(arr.max()),
+        "worker_p50_ms": 1000
+        * histogram_quantile(0.5, after.latency_buckets, before.latency_buckets),
+        "worker_p99_ms": 1000
+        * histogram_quantile(0.99, after.latency_buckets, before.latency_buckets),
+    }
 
 
-def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: float = 30.0,
-              output: str | None = None, linger_ms: int = PRODUCER_LINGER_MS) -> int:
+def run_bench(
+    events: int = 200_000,
+    latency_rate: float = 2000.0,
+    latency_s: float = 30.0,
+    output: str | None = None,
+    linger_ms: int = PRODUCER_LINGER_MS,
+) -> int:
     """Run (c), (a0), (a) and (b) on one broker. ``linger_ms`` is every producer's batching wait:
     the simulated shop's and the workers' (``FEEDREC_PRODUCER_LINGER_MS``)."""
     work = Path(tempfile.mkdtemp(prefix="feedrec-bench-"))
-    results: dict[str, Any] = {"events": events, "cpus": os.cpu_count(),
-                                  "producer_linger_ms": linger_ms}
+    results: dict[str, Any] = {
+        "events": events,
+        "cpus": os.cpu_count(),
+        "producer_linger_ms": linger_ms,
+    }
     lingering = {"FEEDREC_PRODUCER_LINGER_MS": str(linger_ms)}
     with cluster(work) as bootstrap:
         settings = Settings.from_env(env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-        ensure_topics(bootstrap, settings.partitions,
-                      [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC, RECS_TOPIC, DLQ_TOPIC])
+        ensure_topics(
+            bootstrap,
+            settings.partitions,
+            [*EVENT_TOPICS, ITEMS_TOPIC, RAW_OUT_TOPIC, RECS_TOPIC, DLQ_TOPIC],
+        )
         print(f"publishing {events} simulated events to {bootstrap} ...", flush=True)
-        results["producer_events_per_s"] = publish_events(bootstrap, events,
-                                                          linger_ms=linger_ms)
+        results["producer_events_per_s"] = publish_events(bootstrap, events, linger_ms=linger_ms)
         print("(c) raw confluent-kafka consume-validate-produce ...", flush=True)
         results["raw_events_per_s"] = raw_ceiling(bootstrap, events)
         print("(a0) full pipeline, one worker reading through a plain Faust agent ...", flush=True)
         (work / "a0").mkdir()
         (work / "a").mkdir()
-        with worker_process(bootstrap, work / "a0", f"feedrec-bench-{uuid.uuid4().hex[:8]}",
-                            env={"FEEDREC_CONSUMER": "faust", **lingering}) as (_, url):
+        with worker_process(
+            bootstrap,
+            work / "a0",
+            f"feedrec-bench-{uuid.uuid4().hex[:8]}",
+            env={"FEEDREC_CONSUMER": "faust", **lingering},
+        ) as (_, url):
             results["faust_agent_events_per_s"] = pipeline_throughput(url, events)
         print("(a) full pipeline, one worker ...", flush=True)
-        with worker_process(bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}",
-                            env=lingering) as (proc, url):
+        with worker_process(
+            bootstrap, work / "a", f"feedrec-bench-{uuid.uuid4().hex[:8]}", env=lingering
+        ) as (proc, url):
             results["pipeline_events_per_s"] = pipeline_throughput(url, events)
-            print(f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...",
-                  flush=True)
-            results["latency"] = latency_run(settings, latency_rate, latency_s, url, proc.pid,
-                                             linger_ms)
+            print(
+                f"(b) latency at {latency_rate:.0f} events/s for {latency_s:.0f}s ...", flush=True
+            )
+            results["latency"] = latency_run(
+                settings, latency_rate, latency_s, url, proc.pid, linger_ms
+            )
     a = float(results["pipeline_events_per_s"])
     c = float(results["raw_events_per_s"])
     lat = results["latency"]
@@ -231,14 +269,18 @@ def run_bench(events: int = 200_000, latency_rate: float = 2000.0, latency_s: fl
     a0 = float(results["faust_agent_events_per_s"])
     print(f"  (a0) same, plain Faust agent path  {a0:10,.0f} events/s")
     print(f"  (a) full pipeline, one worker      {a:10,.0f} events/s")
-    print(f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "
-          f"p99 {lat['p99_ms']:.0f} ms at the consumer; "
-          f"p50 {lat['worker_p50_ms']:.0f} ms, p99 {lat['worker_p99_ms']:.0f} ms "
-          "in the worker")
+    print(
+        f"  (b) latency at {latency_rate:,.0f} events/s     p50 {lat['p50_ms']:.0f} ms, "
+        f"p99 {lat['p99_ms']:.0f} ms at the consumer; "
+        f"p50 {lat['worker_p50_ms']:.0f} ms, p99 {lat['worker_p99_ms']:.0f} ms "
+        "in the worker"
+    )
     windows = ", ".join(f"{v:.0f}" for v in lat["p99_ms_by_10s"])
-    print(f"      p99 per 10 s: {windows} ms; cores used: worker "
-          f"{lat.get('worker_cores', float('nan')):.2f}, "
-          f"embedded broker {lat.get('broker_cores', float('nan')):.2f}")
+    print(
+        f"      p99 per 10 s: {windows} ms; cores used: worker "
+        f"{lat.get('worker_cores', float('nan')):.2f}, "
+        f"embedded broker {lat.get('broker_cores', float('nan')):.2f}"
+    )
     print(f"  (c) raw confluent-kafka ceiling    {c:10,.0f} events/s")
     print(f"  ratio (a)/(c)                      {a / c:10.3f}")
     if output:

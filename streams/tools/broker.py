@@ -57,8 +57,13 @@ def free_port() -> int:
 class EmbeddedBroker:
     """A Tansu broker process on ``127.0.0.1:port`` with in-memory storage."""
 
-    def __init__(self, port: int = 9092, host: str = "localhost", log_path: Path | None = None,
-                 own_session: bool = False):
+    def __init__(
+        self,
+        port: int = 9092,
+        host: str = "localhost",
+        log_path: Path | None = None,
+        own_session: bool = False,
+    ):
         """``own_session`` keeps the terminal's Ctrl-C (sent to the whole foreground process
         group) from reaching the broker, so that its owner can stop the broker last."""
         self.port = port
@@ -83,9 +88,12 @@ class EmbeddedBroker:
             [
                 binary,
                 "broker",
-                "--listener-url", f"tcp://127.0.0.1:{self.port}",
-                "--advertised-listener-url", f"tcp://{self.host}:{self.port}",
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                f"tcp://127.0.0.1:{self.port}",
+                "--advertised-listener-url",
+                f"tcp://{self.host}:{self.port}",
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -98,11 +106,13 @@ class EmbeddedBroker:
             if self.proc.poll() is not None:
                 raise BrokerUnavailable(
                     f"embedded broker ({binary}) exited with status {self.proc.returncode} while "
-                    f"starting{where}")
+                    f"starting{where}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise BrokerUnavailable(
-                    f"embedded broker did not listen on port {self.port} within {timeout:g}s{where}")
+                    f"embedded broker did not listen on port {self.port} within {timeout:g}s{where}"
+                )
             time.sleep(0.05)
         log.info("embedded broker (Tansu %s) on %s", binary, self.bootstrap)
         return self

@@ -127,13 +127,30 @@ class CatalogueConfig:
 
     def __post_init__(self) -> None:
         """Refuse configs that would make the stream meaningless rather than fail obscurely."""
-        if min(self.n_users, self.n_items, self.n_categories, self.dim, self.max_favourites,
-               self.candidates_popular, self.candidates_taste, self.candidates_previous) < 1:
+        if (
+            min(
+                self.n_users,
+                self.n_items,
+                self.n_categories,
+                self.dim,
+                self.max_favourites,
+                self.candidates_popular,
+                self.candidates_taste,
+                self.candidates_previous,
+            )
+            < 1
+        ):
             raise ValueError(f"sizes must be positive: {self}")
         if self.n_categories > self.n_items:
             raise ValueError("n_categories must not exceed n_items")
-        if not (self.span_days > 0 and self.popularity_step_days > 0 and self.rise_days > 0
-                and self.fade_days > 0 and self.visit_mean_events >= 1 and self.gap_minutes > 0):
+        if not (
+            self.span_days > 0
+            and self.popularity_step_days > 0
+            and self.rise_days > 0
+            and self.fade_days > 0
+            and self.visit_mean_events >= 1
+            and self.gap_minutes > 0
+        ):
             raise ValueError(f"time scales must be positive: {self}")
         for name in ("initial_share", "evergreen", "max_history_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -197,13 +214,16 @@ class _World:
         p *= released
         total = p.sum(axis=1, keepdims=True)
         if not np.all(total > 0):
-            raise ValueError("no item is available at some time step: raise initial_share "
-                             "(some items must be out at the start) or evergreen")
+            raise ValueError(
+                "no item is available at some time step: raise initial_share "
+                "(some items must be out at the start) or evergreen"
+            )
         p /= total
         # Popularity mass of each category per step, and the cdf just before its slice.
         self.cat_mass = np.add.reduceat(p, self.cat_lo, axis=1)
         self.cat_start = np.concatenate(
-            [np.zeros((self.n_steps, 1)), np.cumsum(self.cat_mass, axis=1)[:, :-1]], axis=1)
+            [np.zeros((self.n_steps, 1)), np.cumsum(self.cat_mass, axis=1)[:, :-1]], axis=1
+        )
         cdf = np.cumsum(p, axis=1, out=p)
         cdf[:, -1] = 1.0
         # All steps' cdfs in one increasing array (step d's row shifted by d), so that users at
@@ -252,8 +272,9 @@ class _World:
         first = rng.random((b, length)) < 1.0 / c.visit_mean_events
         first[:, 0] = True
         first &= col < counts[:, None]
-        starts = np.sort(np.where(first, rng.uniform(0.0, c.span_days, (b, length)), np.inf),
-                         axis=1)
+        starts = np.sort(
+            np.where(first, rng.uniform(0.0, c.span_days, (b, length)), np.inf), axis=1
+        )
         visit = np.cumsum(first, axis=1) - 1
         gaps = np.where(first, 0.0, rng.exponential(c.gap_minutes / 1440.0, (b, length)))
         within = np.cumsum(gaps, axis=1)
@@ -262,8 +283,9 @@ class _World:
         times = np.take_along_axis(starts, visit, axis=1) + within
         return np.minimum(times, c.span_days * (1.0 - 1e-12)), first
 
-    def histories(self, users: np.ndarray, counts: np.ndarray
-                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    def histories(
+        self, users: np.ndarray, counts: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """The items (internal indexes) of each user's history in time order, with the
         ``(users, longest history)`` arrays of event times (days) and visit openings.
 
@@ -316,13 +338,16 @@ class _World:
                 ratio[f] = e / z
                 rows = np.arange(len(f))[:, None]
                 cat_cdf = (np.cumsum(w, axis=1) / z + rows).ravel()
-                cat_cdf[c.n_categories - 1::c.n_categories] = rows[:, 0] + 1.0
+                cat_cdf[c.n_categories - 1 :: c.n_categories] = rows[:, 0] + 1.0
                 tc = np.searchsorted(cat_cdf, rows + rng.random((len(f), kt)) * eps, side="right")
                 tc = np.clip(tc - rows * c.n_categories, 0, c.n_categories - 1)
                 off = d[:, None].astype(float)
                 glob = off + rng.random((len(f), kp)) * eps
-                in_cat = (off + self.cat_start[d[:, None], tc]
-                          + rng.random((len(f), kt)) * self.cat_mass[d[:, None], tc] * eps)
+                in_cat = (
+                    off
+                    + self.cat_start[d[:, None], tc]
+                    + rng.random((len(f), kt)) * self.cat_mass[d[:, None], tc] * eps
+                )
                 keys = np.concatenate([glob, in_cat], axis=1)
                 cand = _search(self.flat_cdf, keys) - d[:, None] * n
                 cand[:, kp:] = np.clip(cand[:, kp:], self.cat_lo[tc], self.cat_hi[tc] - 1)
@@ -350,8 +375,9 @@ class _World:
                 pcat = self.cat[prev[g]]
                 mass_pc = self.cat_mass[d, pcat]
                 off = d.astype(float)
-                q_t = ((off + self.cat_start[d, pcat])[:, None]
-                       + rng.random((len(g), kq)) * (mass_pc * eps)[:, None])
+                q_t = (off + self.cat_start[d, pcat])[:, None] + rng.random((len(g), kq)) * (
+                    mass_pc * eps
+                )[:, None]
                 qc = _search(self.flat_cdf, q_t) - d[:, None] * n
                 qc = np.clip(qc, self.cat_lo[pcat][:, None], self.cat_hi[pcat][:, None] - 1)
                 near = self.vecs[prev[g]] * bonus
@@ -368,8 +394,17 @@ class _World:
                 self._choose(g, cand, logit, j, seen, step, out, prev)
         return [out[r, :k] for r, k in enumerate(counts.tolist())], times, first
 
-    def _choose(self, rows: np.ndarray, cand: np.ndarray, logit: np.ndarray, j: int,
-                seen: np.ndarray, step: np.ndarray, out: np.ndarray, prev: np.ndarray) -> None:
+    def _choose(
+        self,
+        rows: np.ndarray,
+        cand: np.ndarray,
+        logit: np.ndarray,
+        j: int,
+        seen: np.ndarray,
+        step: np.ndarray,
+        out: np.ndarray,
+        prev: np.ndarray,
+    ) -> None:
         """Record each row's Gumbel-argmax candidate as its ``j``-th pick.
 
         A row whose candidates are all seen or unreleased (a user deep into the catalogue) takes
@@ -417,13 +452,13 @@ def catalogue_events(n: int, cfg: CatalogueConfig = CatalogueConfig()) -> list[t
     batch = max(1, _BATCH_CELLS // c.n_items)
     users, items, times, visits, places = [], [], [], [], []
     for lo in range(0, len(order), batch):
-        us = order[lo:lo + batch]
+        us = order[lo : lo + batch]
         hist, t, first = w.histories(us, counts[us])
         for r, (u, h) in enumerate(zip(us.tolist(), hist, strict=True)):
             users.append(np.full(len(h), u))
             items.append(h)
-            times.append(t[r, :len(h)])
-            visits.append(np.cumsum(first[r, :len(h)]) - 1)
+            times.append(t[r, : len(h)])
+            visits.append(np.cumsum(first[r, : len(h)]) - 1)
             places.append(np.arange(len(h)))
     users_a, items_a = np.concatenate(users), np.concatenate(items)
     ts = START_MS + (np.concatenate(times) * _DAY_MS).astype(np.int64)
@@ -438,10 +473,25 @@ def catalogue_events(n: int, cfg: CatalogueConfig = CatalogueConfig()) -> list[t
     topics = [EVENT_TOPIC[t] for t in _EVENT_TYPES]
     seed = c.seed
     return [
-        (topics[kinds[k]],
-         {"event_id": f"cat{seed}-{k + 1}", "user_id": f"u{u}", "item_id": item_ids[i], "ts": t,
-          "session_id": f"v{seed}-{u}-{v}", "category": cat_names[i], "price": prices[i]})
-        for k, (t, u, i, v) in enumerate(zip(ts[ordering].tolist(), users_a[ordering].tolist(),
-                                             items_a[ordering].tolist(),
-                                             visits_a[ordering].tolist(), strict=True))
+        (
+            topics[kinds[k]],
+            {
+                "event_id": f"cat{seed}-{k + 1}",
+                "user_id": f"u{u}",
+                "item_id": item_ids[i],
+                "ts": t,
+                "session_id": f"v{seed}-{u}-{v}",
+                "category": cat_names[i],
+                "price": prices[i],
+            },
+        )
+        for k, (t, u, i, v) in enumerate(
+            zip(
+                ts[ordering].tolist(),
+                users_a[ordering].tolist(),
+                items_a[ordering].tolist(),
+                visits_a[ordering].tolist(),
+                strict=True,
+            )
+        )
     ]

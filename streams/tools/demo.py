@@ -50,10 +50,16 @@ def cluster(log_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def worker_process(bootstrap: str, data_dir: Path | None, app_id: str,
-                   env: dict[str, str] | None = None, *, cwd: Path | None = None,
-                   loglevel: str = "info", log_path: Path | None = None,
-                   ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def worker_process(
+    bootstrap: str,
+    data_dir: Path | None,
+    app_id: str,
+    env: dict[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+    loglevel: str = "info",
+    log_path: Path | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A ``feedrec worker`` subprocess; yields it and its metrics URL once metrics answer.
 
     ``data_dir`` None leaves ``FEEDREC_DATA_DIR`` unset (the worker's default, under ``cwd``);
@@ -63,34 +69,43 @@ def worker_process(bootstrap: str, data_dir: Path | None, app_id: str,
     """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k != "FEEDREC_DATA_DIR"}
-    full_env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "FEEDREC_METRICS_PORT": str(port),
-        "FEEDREC_APP_ID": app_id,
-        "FEEDREC_SESSION_TIMEOUT_S": "6",
-        **({"FEEDREC_DATA_DIR": str(data_dir)} if data_dir is not None else {}),
-        **(env or {}),
-    })
+    full_env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "FEEDREC_METRICS_PORT": str(port),
+            "FEEDREC_APP_ID": app_id,
+            "FEEDREC_SESSION_TIMEOUT_S": "6",
+            **({"FEEDREC_DATA_DIR": str(data_dir)} if data_dir is not None else {}),
+            **(env or {}),
+        }
+    )
     if log_path is None:
         log_path = (data_dir or cwd or Path.cwd()) / "worker.log"
     log = open(log_path, "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "feedrec.streams.cli", "worker", "--loglevel", loglevel],
-                            env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "feedrec.streams.cli", "worker", "--loglevel", loglevel],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise WorkerStartError(f"worker exited with {proc.returncode} while starting; "
-                                       f"see {log.name}")
+                raise WorkerStartError(
+                    f"worker exited with {proc.returncode} while starting; see {log.name}"
+                )
             try:
                 scrape(url)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise WorkerStartError(f"worker metrics did not answer within 120s; see "
-                                           f"{log.name}") from None
+                    raise WorkerStartError(
+                        f"worker metrics did not answer within 120s; see {log.name}"
+                    ) from None
                 time.sleep(0.2)
         yield proc, url
     finally:
@@ -180,8 +195,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedrec-demo.png",
-             seed: int = 0) -> int:
+def run_demo(
+    duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedrec-demo.png", seed: int = 0
+) -> int:
     from feedrec.streams.tools.producers import simulate
 
     # The broker and the worker have sessions of their own, so a closed terminal (SIGHUP) or a
@@ -192,8 +208,11 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
         signal.signal(sig, _interrupt)
 
     work = Path(tempfile.mkdtemp(prefix="feedrec-demo-"))
-    print(f"feedrec demo: {duration_s:.0f}s of simulated shop traffic at {rate:.0f} events/s "
-          f"(logs in {work})", flush=True)
+    print(
+        f"feedrec demo: {duration_s:.0f}s of simulated shop traffic at {rate:.0f} events/s "
+        f"(logs in {work})",
+        flush=True,
+    )
     points: list[Point] = []
     with cluster(work) as bootstrap:
         print(f"  broker     {bootstrap}", flush=True)
@@ -204,9 +223,12 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
             stop = threading.Event()
             sent = [0]
             sim = threading.Thread(
-                target=lambda: sent.__setitem__(0, simulate(
-                    settings, rate=rate, duration_s=duration_s, seed=seed, stop=stop)),
-                name="simulator", daemon=True)
+                target=lambda: sent.__setitem__(
+                    0, simulate(settings, rate=rate, duration_s=duration_s, seed=seed, stop=stop)
+                ),
+                name="simulator",
+                daemon=True,
+            )
             first = prev = scrape(url)
             t0 = first.at
             sim.start()
@@ -221,9 +243,12 @@ def run_demo(duration_s: float = 120.0, rate: float = 600.0, chart: str = "feedr
                     p = interval(prev, cur, t0)
                     points.append(p)
                     prev = cur
-                    print(f"  {p.t:4.0f}s {p.events_per_s:8.0f} {p.recs_per_s:7.0f} "
-                          f"{p.hit_rate:8.3f} {_fmt(p.ctr, '6.3f')} {_fmt(p.p50_ms, '7.0f')} "
-                          f"{_fmt(p.p99_ms, '7.0f')}  v{cur.model_version:.0f}", flush=True)
+                    print(
+                        f"  {p.t:4.0f}s {p.events_per_s:8.0f} {p.recs_per_s:7.0f} "
+                        f"{p.hit_rate:8.3f} {_fmt(p.ctr, '6.3f')} {_fmt(p.p50_ms, '7.0f')} "
+                        f"{_fmt(p.p99_ms, '7.0f')}  v{cur.model_version:.0f}",
+                        flush=True,
+                    )
             except KeyboardInterrupt:
                 # First the simulator, while the broker and the worker still serve it.
                 print("\n  interrupted: stopping the simulator ...", flush=True)

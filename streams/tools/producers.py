@@ -25,12 +25,16 @@ class RecommendationReader:
 
     def __init__(self, bootstrap: str) -> None:
         # A short fetch wait: the broker may hold a fetch for the whole wait before answering.
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-reader",
-                                   "enable.auto.commit": False, "fetch.wait.max.ms": 20})
-        meta = self._consumer.list_topics(RECS_TOPIC, timeout=10).topics[RECS_TOPIC]
-        self._consumer.assign(
-            [TopicPartition(RECS_TOPIC, p, OFFSET_END) for p in meta.partitions]
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "feedrec-reader",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 20,
+            }
         )
+        meta = self._consumer.list_topics(RECS_TOPIC, timeout=10).topics[RECS_TOPIC]
+        self._consumer.assign([TopicPartition(RECS_TOPIC, p, OFFSET_END) for p in meta.partitions])
         # A broker may resolve "the end" to the start of the last record batch (Tansu does), so
         # lists emitted before this reader existed are dropped here rather than by every caller.
         self._since_ms = time.time() * 1000
@@ -45,7 +49,10 @@ class RecommendationReader:
                     rec = msgspec.json.decode(value)
                 except msgspec.DecodeError:
                     continue
-                if isinstance(rec, dict) and rec.get("emitted_ts", self._since_ms) >= self._since_ms:
+                if (
+                    isinstance(rec, dict)
+                    and rec.get("emitted_ts", self._since_ms) >= self._since_ms
+                ):
                     out.append(rec)
         self.received += len(out)
         return out

@@ -112,13 +112,15 @@ def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[list[str]]:
             yield row
     except UnicodeDecodeError as exc:
         # Text is decoded in chunks, so the bad bytes are at or somewhat after this line.
-        raise ReplayFormatError(f"{path}:{line + 1}: expected UTF-8 text at or after this line "
-                                f"({exc})") from None
+        raise ReplayFormatError(
+            f"{path}:{line + 1}: expected UTF-8 text at or after this line ({exc})"
+        ) from None
     except csv.Error as exc:
         raise ReplayFormatError(f"{path}:{line + 1}: expected CSV ({exc})") from None
     except (EOFError, OSError) as exc:  # a truncated or corrupt gzip file, a read error
-        raise ReplayFormatError(f"{path}:{line + 1}: the file is cut short or corrupt at or "
-                                f"after this line ({exc})") from None
+        raise ReplayFormatError(
+            f"{path}:{line + 1}: the file is cut short or corrupt at or after this line ({exc})"
+        ) from None
 
 
 def _check_ids(path: Path, line: int, user: str, item: str) -> None:
@@ -126,11 +128,13 @@ def _check_ids(path: Path, line: int, user: str, item: str) -> None:
     for name, value in (("user_id", user), ("item_id", item)):
         if not value or len(value) > MAX_ID_LEN:
             raise ReplayFormatError(
-                f"{path}:{line}: expected a {name} of 1..{MAX_ID_LEN} characters, got {value!r}")
+                f"{path}:{line}: expected a {name} of 1..{MAX_ID_LEN} characters, got {value!r}"
+            )
 
 
-def _taobao(path: Path, stem: str, behaviours: dict[str, str],
-            rows: Iterator[list[str]]) -> Iterator[tuple[str, dict]]:
+def _taobao(
+    path: Path, stem: str, behaviours: dict[str, str], rows: Iterator[list[str]]
+) -> Iterator[tuple[str, dict]]:
     """Taobao rows (no header) as events; seconds become milliseconds."""
     for line, row in enumerate(rows, start=1):
         if not row:
@@ -145,22 +149,30 @@ def _taobao(path: Path, stem: str, behaviours: dict[str, str],
             if behaviour in ("pv", "cart", "buy", "fav"):
                 continue
             raise ReplayFormatError(
-                f"{path}:{line}: unknown behavior {behaviour!r}; expected pv, cart, buy or fav")
+                f"{path}:{line}: unknown behavior {behaviour!r}; expected pv, cart, buy or fav"
+            )
         _check_ids(path, line, user, item)
         try:
             seconds = int(ts)
         except ValueError:
-            raise ReplayFormatError(f"{path}:{line}: timestamp {ts!r} is not Unix seconds") from None
+            raise ReplayFormatError(
+                f"{path}:{line}: timestamp {ts!r} is not Unix seconds"
+            ) from None
         kind = behaviours[behaviour]
-        event = {"event_id": f"{stem}-{line}", "user_id": user, "item_id": item,
-                 "ts": seconds * 1000}
+        event = {
+            "event_id": f"{stem}-{line}",
+            "user_id": user,
+            "item_id": item,
+            "ts": seconds * 1000,
+        }
         if category:
             event["category"] = category
         yield EVENT_TOPIC[kind], event
 
 
-def _generic(path: Path, stem: str, header: list[str],
-             rows: Iterator[list[str]]) -> Iterator[tuple[str, dict]]:
+def _generic(
+    path: Path, stem: str, header: list[str], rows: Iterator[list[str]]
+) -> Iterator[tuple[str, dict]]:
     """Generic rows after the header as events."""
     extra = header[4:]
     if extra not in ([], ["category"], ["category", "price"]):
@@ -223,7 +235,9 @@ def replay(
     ``sleep``.
     """
     if not speedup >= 0 or speedup == float("inf"):
-        raise ValueError(f"speedup must be 0 (as fast as possible) or a positive factor, got {speedup}")
+        raise ValueError(
+            f"speedup must be 0 (as fast as possible) or a positive factor, got {speedup}"
+        )
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
     clock = clock if clock is not None else SystemClock()

@@ -106,14 +106,33 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         """Refuse configs that would make the shop meaningless rather than fail obscurely later."""
-        if min(self.n_users, self.n_items, self.n_categories, self.dim, self.concurrent_sessions,
-               self.max_favourites, self.consideration_size, self.cart_size) < 1:
+        if (
+            min(
+                self.n_users,
+                self.n_items,
+                self.n_categories,
+                self.dim,
+                self.concurrent_sessions,
+                self.max_favourites,
+                self.consideration_size,
+                self.cart_size,
+            )
+            < 1
+        ):
             raise ValueError(f"sizes must be positive: {self}")
         if self.n_categories > self.n_items:
             raise ValueError("n_categories must not exceed n_items")
-        for name in ("session_end_prob", "same_category_prob", "click_prob", "cart_prob",
-                     "purchase_prob", "rec_follow_prob", "click_same_item_prob",
-                     "consideration_decay", "checkout_prob"):
+        for name in (
+            "session_end_prob",
+            "same_category_prob",
+            "click_prob",
+            "cart_prob",
+            "purchase_prob",
+            "rec_follow_prob",
+            "click_same_item_prob",
+            "consideration_decay",
+            "checkout_prob",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
 
@@ -173,10 +192,12 @@ class Shop:
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         cat_w = 1.0 / np.arange(1, c.n_categories + 1) ** c.category_skew
         # Every category gets at least one item; the rest follow the skewed sizes.
-        self.item_category = np.concatenate([
-            np.arange(c.n_categories),
-            rng.choice(c.n_categories, size=c.n_items - c.n_categories, p=cat_w / cat_w.sum()),
-        ])
+        self.item_category = np.concatenate(
+            [
+                np.arange(c.n_categories),
+                rng.choice(c.n_categories, size=c.n_items - c.n_categories, p=cat_w / cat_w.sum()),
+            ]
+        )
         rng.shuffle(self.item_category)
         vecs = centres[self.item_category] + c.item_spread * rng.normal(size=(c.n_items, c.dim))
         self.item_vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -184,7 +205,8 @@ class Shop:
         self.log_popularity = np.log(pop / pop.sum())
         cat_level = rng.normal(c.price_log_mean, c.price_log_sigma, size=c.n_categories)
         self.item_price = np.round(
-            np.exp(cat_level[self.item_category] + rng.normal(0, c.item_price_sigma, c.n_items)), 2)
+            np.exp(cat_level[self.item_category] + rng.normal(0, c.item_price_sigma, c.n_items)), 2
+        )
         self.item_price = np.maximum(self.item_price, 0.01)
         # Tastes: a Dirichlet-weighted mixture of 1..max_favourites favourite categories.
         taste = np.empty((c.n_users, c.dim))
@@ -195,8 +217,9 @@ class Shop:
         taste += c.taste_noise * rng.normal(size=taste.shape)
         self.user_taste = taste / np.linalg.norm(taste, axis=1, keepdims=True)
         self._user_cdf = _cdf(rng.lognormal(0.0, c.user_activity_sigma, c.n_users))
-        self.category_items = [np.flatnonzero(self.item_category == k)
-                               for k in range(c.n_categories)]
+        self.category_items = [
+            np.flatnonzero(self.item_category == k) for k in range(c.n_categories)
+        ]
         self._cat_vecs = [self.item_vecs[p] for p in self.category_items]
         self._cat_logpop = [self.log_popularity[p] for p in self.category_items]
         self._item_pos = [0] * c.n_items  # an item's place in its category's list
@@ -238,8 +261,12 @@ class Shop:
     def catalogue(self) -> list[dict]:
         """The ``items`` topic records (all items available)."""
         return [
-            {"item_id": self._item_ids[i], "category": self._cat_names[self._item_cat[i]],
-             "price": self._prices[i], "available": True}
+            {
+                "item_id": self._item_ids[i],
+                "category": self._cat_names[self._item_cat[i]],
+                "price": self._prices[i],
+                "available": True,
+            }
             for i in range(self.config.n_items)
         ]
 
@@ -279,8 +306,11 @@ class Shop:
         if cdf is None:
             logits = self.config.taste_sharpness * (self.item_vecs @ self.user_taste[user])
             logits += self.log_popularity
-            w = np.bincount(self.item_category, weights=np.exp(logits - logits.max()),
-                            minlength=self.config.n_categories)
+            w = np.bincount(
+                self.item_category,
+                weights=np.exp(logits - logits.max()),
+                minlength=self.config.n_categories,
+            )
             cdf = self._user_cat_cdf[user] = _cdf(w)
         return cdf
 
@@ -316,8 +346,14 @@ class Shop:
         k = min(bisect.bisect(cum, self._u() * acc), len(cum) - 1)
         return seen[-1 - k]
 
-    def _consider(self, s: _Session, item: int, affinity: float, rec_id: str | None = None,
-                  position: int | None = None) -> _Seen:
+    def _consider(
+        self,
+        s: _Session,
+        item: int,
+        affinity: float,
+        rec_id: str | None = None,
+        position: int | None = None,
+    ) -> _Seen:
         """Make ``item`` the session's current item and its most recent consideration."""
         s.item, s.affinity = item, affinity
         seen = s.seen
@@ -433,9 +469,15 @@ class Shop:
             s = sessions[k]
             kind, (item, _, rec_id, position) = self._step(s)
             self._event_count += 1
-            ev = {"event_id": f"sim{seed}-{self._event_count}", "user_id": self._user_ids[s.user],
-                  "item_id": self._item_ids[item], "ts": now_ms, "session_id": s.session_id,
-                  "category": self._cat_names[self._item_cat[item]], "price": self._prices[item]}
+            ev = {
+                "event_id": f"sim{seed}-{self._event_count}",
+                "user_id": self._user_ids[s.user],
+                "item_id": self._item_ids[item],
+                "ts": now_ms,
+                "session_id": s.session_id,
+                "category": self._cat_names[self._item_cat[item]],
+                "price": self._prices[item],
+            }
             if rec_id is not None:
                 ev["rec_id"] = rec_id
                 ev["position"] = position
@@ -455,9 +497,12 @@ class Shop:
         user = self._index(rec.get("user_id", ""), "u", self.config.n_users)
         if user is None:
             return
-        items = [k for e in rec.get("items") or ()
-                 if isinstance(e, dict)
-                 and (k := self._index(e.get("item_id", ""), "i", self.config.n_items)) is not None]
+        items = [
+            k
+            for e in rec.get("items") or ()
+            if isinstance(e, dict)
+            and (k := self._index(e.get("item_id", ""), "i", self.config.n_items)) is not None
+        ]
         self._shown[user] = _Shown(str(rec.get("rec_id", "")), np.asarray(items, dtype=np.int64))
 
 
@@ -491,7 +536,8 @@ def run_simulation(
         raise ValueError(f"duration_s must not be negative, got {duration_s}")
     clock = clock if clock is not None else SystemClock()
     wait_for: Callable[[float], object] = (
-        sleep if sleep is not None else stop.wait if stop is not None else time.sleep)
+        sleep if sleep is not None else stop.wait if stop is not None else time.sleep
+    )
     shop = Shop(config)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     for item in shop.catalogue():

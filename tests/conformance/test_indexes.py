@@ -9,7 +9,8 @@ from feedrec.index.faiss_index import gpu_count
 
 #: ``(label, make_index arguments)`` of every kind there is on this machine.
 VARIANTS = [(kind, {"kind": kind}) for kind in BACKENDS] + (
-    [("faiss-gpu", {"kind": "faiss", "use_gpu": True})] if gpu_count() else [])
+    [("faiss-gpu", {"kind": "faiss", "use_gpu": True})] if gpu_count() else []
+)
 
 
 @pytest.fixture(params=VARIANTS, ids=[label for label, _ in VARIANTS])

@@ -20,8 +20,16 @@ DIM, USERS, ITEMS, HISTORY = 8, 12, 40, 4
 #: How to build each model for these checks, small.
 FACTORIES: dict[type[RetrievalModel], Callable[[str, int], RetrievalModel]] = {
     EmbeddingModel: lambda device, seed: EmbeddingModel(
-        ModelConfig(dim=DIM, user_capacity=USERS, item_capacity=ITEMS, history_len=HISTORY,
-                    negatives=5, seed=seed), device=device),
+        ModelConfig(
+            dim=DIM,
+            user_capacity=USERS,
+            item_capacity=ITEMS,
+            history_len=HISTORY,
+            negatives=5,
+            seed=seed,
+        ),
+        device=device,
+    ),
 }
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -29,15 +37,20 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def implementations() -> set[type[RetrievalModel]]:
     for module in pkgutil.walk_packages(feedrec.model.__path__, "feedrec.model."):
         importlib.import_module(module.name)
-    return {cls for cls in RetrievalModel.__subclasses__() if not getattr(cls, "__abstractmethods__", ())}
+    return {
+        cls
+        for cls in RetrievalModel.__subclasses__()
+        if not getattr(cls, "__abstractmethods__", ())
+    }
 
 
 def test_every_model_is_covered() -> None:
     assert implementations() == set(FACTORIES)
 
 
-@pytest.fixture(params=[(cls, d) for cls in FACTORIES for d in DEVICES],
-                ids=lambda p: f"{p[0].__name__}-{p[1]}")
+@pytest.fixture(
+    params=[(cls, d) for cls in FACTORIES for d in DEVICES], ids=lambda p: f"{p[0].__name__}-{p[1]}"
+)
 def build(request: pytest.FixtureRequest) -> Callable[[int], RetrievalModel]:
     cls, device = request.param
     return lambda seed=0: FACTORIES[cls](device, seed)
@@ -49,8 +62,14 @@ def batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndar
     for _ in range(n):
         b = int(rng.integers(1, 9))
         hist = rng.integers(-1, ITEMS, size=(b, HISTORY))
-        out.append((rng.integers(0, USERS, b), rng.integers(0, ITEMS, b),
-                    rng.random(b).astype(np.float32) + 0.1, hist))
+        out.append(
+            (
+                rng.integers(0, USERS, b),
+                rng.integers(0, ITEMS, b),
+                rng.random(b).astype(np.float32) + 0.1,
+                hist,
+            )
+        )
     return out
 
 
@@ -59,8 +78,9 @@ def snapshot(model: RetrievalModel) -> tuple[np.ndarray, np.ndarray]:
     return users, model.item_vectors()
 
 
-def test_the_same_seed_and_batches_give_the_same_model(build: Callable[..., RetrievalModel]
-                                                        ) -> None:
+def test_the_same_seed_and_batches_give_the_same_model(
+    build: Callable[..., RetrievalModel],
+) -> None:
     a, b = build(), build()
     for batch in batches(6):
         assert a.learn_many(*batch) == b.learn_many(*batch)

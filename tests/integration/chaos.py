@@ -165,8 +165,13 @@ class ChaosReport:
 
     @property
     def exactly_once(self) -> bool:
-        return (self.over_events == 0 and self.under_events == 0 and self.duplicate_lists == 0
-                and self.applied == self.published and self.model_learned_each_once)
+        return (
+            self.over_events == 0
+            and self.under_events == 0
+            and self.duplicate_lists == 0
+            and self.applied == self.published
+            and self.model_learned_each_once
+        )
 
     @property
     def model_learned_each_once(self) -> bool:
@@ -175,8 +180,12 @@ class ChaosReport:
 
     def summary(self) -> str:
         times = ", ".join(f"{s:.1f}" for s in self.recovery_s)
-        recovery = (f"recovery {times} s (median {self.recovery_median_s:.1f}, max "
-                    f"{self.recovery_max_s:.1f})" if times else "no recovery measured")
+        recovery = (
+            f"recovery {times} s (median {self.recovery_median_s:.1f}, max "
+            f"{self.recovery_max_s:.1f})"
+            if times
+            else "no recovery measured"
+        )
         text = (
             f"chaos run: {self.published:,} events published for {self.users} users, "
             f"{self.applied:,} applied (sum of the final per-type counts); "
@@ -196,8 +205,11 @@ class ChaosReport:
             f"publishing stopped; {self.duration_s:.0f} s in all."
         )
         if self.worst_users:
-            text += " Worst users (user: published -> applied per type): " + "; ".join(
-                self.worst_users) + "."
+            text += (
+                " Worst users (user: published -> applied per type): "
+                + "; ".join(self.worst_users)
+                + "."
+            )
         if self.duplicate_examples:
             text += " Duplicated triggers: " + ", ".join(self.duplicate_examples) + "."
         if self.logs:
@@ -282,8 +294,9 @@ class Publisher:
         topic = f"events.{EVENT_TYPES[kind]}"
         while True:
             try:
-                self.producer.produce(topic, key=user.encode(), value=value,
-                                      on_delivery=self.ledger.on_delivery)
+                self.producer.produce(
+                    topic, key=user.encode(), value=value, on_delivery=self.ledger.on_delivery
+                )
                 break
             except BufferError:
                 self.producer.poll(0.05)
@@ -346,8 +359,7 @@ class WorkerProcess:
     and metrics port choice), but each can be SIGKILLed and replaced.
     """
 
-    def __init__(self, bootstrap: str, data_dir: Path, app_id: str, env: Mapping[str, str]
-                 ) -> None:
+    def __init__(self, bootstrap: str, data_dir: Path, app_id: str, env: Mapping[str, str]) -> None:
         self.bootstrap = bootstrap
         self.data_dir = data_dir
         self.app_id = app_id
@@ -371,7 +383,10 @@ class WorkerProcess:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "feedrec.streams.cli", "worker", "--loglevel", "info"],
-                env=env, stdout=out, stderr=subprocess.STDOUT)
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{port}/metrics"
 
     @property
@@ -385,8 +400,7 @@ class WorkerProcess:
         if code is None:
             return
         self.crash_codes.append(code)
-        log.warning("worker %d exited with %d by itself; see %s", self.started, code,
-                    self.log_path)
+        log.warning("worker %d exited with %d by itself; see %s", self.started, code, self.log_path)
         self.start()
 
     def metrics(self) -> Scrape | None:
@@ -425,17 +439,20 @@ class TopicTail:
         self.topic = topic
         self.keep = keep
         # read_committed: should the worker write transactionally, aborted records are no effect.
-        self.consumer = Consumer({"bootstrap.servers": bootstrap,
-                                  "group.id": f"feedrec-chaos-{uuid.uuid4().hex[:8]}",
-                                  "enable.auto.commit": False,
-                                  "isolation.level": "read_committed"})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"feedrec-chaos-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
         meta = self.consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             self.consumer.close()
             raise AssertionError(f"topic {topic} does not exist: did the worker ever start?")
         self.partitions = sorted(meta.partitions)
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                              for p in self.partitions])
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in self.partitions])
 
     def poll(self) -> list[Message]:
         """What has arrived since the last call (for the kept keys)."""
@@ -454,8 +471,7 @@ class TopicTail:
         """
         marks = {}
         for p in self.partitions:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                          timeout=10)
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
             marks[TP(self.topic, p)] = high - 1
         ends = true_last_offsets(self.bootstrap, marks)
         got: list[Message] = []
@@ -463,15 +479,20 @@ class TopicTail:
         while True:
             got += self.poll()
             positions = self.consumer.position(
-                [TopicPartition(self.topic, p) for p in self.partitions])
-            behind = [tp.partition for tp in positions
-                      if ends[TP(self.topic, tp.partition)] >= 0
-                      and tp.offset <= ends[TP(self.topic, tp.partition)]]
+                [TopicPartition(self.topic, p) for p in self.partitions]
+            )
+            behind = [
+                tp.partition
+                for tp in positions
+                if ends[TP(self.topic, tp.partition)] >= 0
+                and tp.offset <= ends[TP(self.topic, tp.partition)]
+            ]
             if not behind:
                 return got
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.topic} partitions {behind} not read to their end "
-                                     f"within {timeout:.0f} s")
+                raise AssertionError(
+                    f"{self.topic} partitions {behind} not read to their end within {timeout:.0f} s"
+                )
 
     def close(self) -> None:
         self.consumer.close()
@@ -483,8 +504,14 @@ class TopicTail:
 class ChaosRun:
     """One crash run against a broker; :meth:`run` returns its :class:`ChaosReport`."""
 
-    def __init__(self, bootstrap: str, data_dir: Path, plan: ChaosPlan,
-                 app_id: str | None = None, broker_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        data_dir: Path,
+        plan: ChaosPlan,
+        app_id: str | None = None,
+        broker_pid: int | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.broker_pid = broker_pid
         self.freeze_recovery_s = float("nan")
@@ -537,11 +564,14 @@ class ChaosRun:
             while time.monotonic() < deadline:
                 if recs.poll():
                     self.freeze_recovery_s = time.monotonic() - resumed
-                    log.info("lists flowing again %.1f s after the broker resumed",
-                             self.freeze_recovery_s)
+                    log.info(
+                        "lists flowing again %.1f s after the broker resumed",
+                        self.freeze_recovery_s,
+                    )
                     return
-            log.warning("no list within %.0f s of the broker resuming",
-                        self.plan.recovery_timeout_s)
+            log.warning(
+                "no list within %.0f s of the broker resuming", self.plan.recovery_timeout_s
+            )
         finally:
             recs.close()
 
@@ -563,8 +593,13 @@ class ChaosRun:
                     return counted
             time.sleep(min(0.02, max(end - time.monotonic(), 0)))
         if target != float("inf"):
-            log.warning("kill %d: the worker counted %d events of the %d aimed at within %.0f s",
-                        k + 1, counted, target, plan.recovery_timeout_s)
+            log.warning(
+                "kill %d: the worker counted %d events of the %d aimed at within %.0f s",
+                k + 1,
+                counted,
+                target,
+                plan.recovery_timeout_s,
+            )
         return counted
 
     def run(self) -> ChaosReport:
@@ -573,8 +608,9 @@ class ChaosRun:
         t0 = time.monotonic()
         self.publisher.backlog()
         stop_flow = threading.Event()
-        flow = threading.Thread(target=self.publisher.flow, args=(stop_flow,), name="chaos-flow",
-                                daemon=True)
+        flow = threading.Thread(
+            target=self.publisher.flow, args=(stop_flow,), name="chaos-flow", daemon=True
+        )
         self.worker.start()
         try:
             try:
@@ -584,7 +620,8 @@ class ChaosRun:
                 if first is None:
                     raise AssertionError(
                         f"the first worker processed nothing within "
-                        f"{plan.recovery_timeout_s:.0f} s; see {self.worker.log_path}")
+                        f"{plan.recovery_timeout_s:.0f} s; see {self.worker.log_path}"
+                    )
                 self.first_start_s = first
                 if plan.freeze_s > 0:
                     self._freeze()
@@ -596,12 +633,19 @@ class ChaosRun:
                     took = self._wait_processing(killed)
                     if took is None:
                         self.not_recovered += 1
-                        log.warning("kill %d: no events processed within %.0f s of the kill",
-                                    k + 1, plan.recovery_timeout_s)
+                        log.warning(
+                            "kill %d: no events processed within %.0f s of the kill",
+                            k + 1,
+                            plan.recovery_timeout_s,
+                        )
                     else:
                         self.recovery_s.append(took)
-                        log.info("kill %d after %d events: processing again %.1f s later",
-                                 k + 1, self.events_at_kill[-1], took)
+                        log.info(
+                            "kill %d after %d events: processing again %.1f s later",
+                            k + 1,
+                            self.events_at_kill[-1],
+                            took,
+                        )
                 if plan.flow_rate > 0:
                     time.sleep(plan.flow_tail_s)
             finally:
@@ -652,8 +696,9 @@ class ChaosRun:
                     settled = True
                     break
                 if quiet >= plan.stall_s:
-                    log.warning("states stopped changing %.0f s ago short of the published "
-                                "counts", quiet)
+                    log.warning(
+                        "states stopped changing %.0f s ago short of the published counts", quiet
+                    )
                     break
                 time.sleep(0.25)
             for msg in tail.to_end():
@@ -693,13 +738,17 @@ class ChaosRun:
     def _recommendations(self) -> list[dict]:
         tail = TopicTail(self.bootstrap, RECS_TOPIC, self.ours)
         try:
-            return [msgspec.json.decode(m.value()) for m in tail.to_end()
-                    if m.value() is not None]
+            return [msgspec.json.decode(m.value()) for m in tail.to_end() if m.value() is not None]
         finally:
             tail.close()
 
-    def _audit(self, states: Mapping[bytes, bytes | None], recs: list[dict], settled: bool,
-               duration_s: float) -> ChaosReport:
+    def _audit(
+        self,
+        states: Mapping[bytes, bytes | None],
+        recs: list[dict],
+        settled: bool,
+        duration_s: float,
+    ) -> ChaosReport:
         expected = self.publisher.ledger.snapshot()
         over_users = under_users = over = under = missing = applied = 0
         worst: list[tuple[int, str]] = []
@@ -757,7 +806,8 @@ def _applied(raw: bytes | None) -> int:
     return sum(load_state(raw).counts)
 
 
-def run_chaos(bootstrap: str, data_dir: Path, plan: ChaosPlan,
-              broker_pid: int | None = None) -> ChaosReport:
+def run_chaos(
+    bootstrap: str, data_dir: Path, plan: ChaosPlan, broker_pid: int | None = None
+) -> ChaosReport:
     """Run ``plan`` against the broker at ``bootstrap``; the worker's files go to ``data_dir``."""
     return ChaosRun(bootstrap, data_dir, plan, broker_pid=broker_pid).run()

@@ -22,8 +22,12 @@ def event(event_id: str, user: str, item: str, ts: int | None = None, **extra: o
     )
 
 
-def eventually(probe: Callable[[], T | None], timeout: float = 60.0, every: float = 0.2,
-               what: str = "condition") -> T:
+def eventually(
+    probe: Callable[[], T | None],
+    timeout: float = 60.0,
+    every: float = 0.2,
+    what: str = "condition",
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -39,8 +43,13 @@ class TopicReader:
     """Reads every partition of a topic from the beginning, without a consumer group."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "feedrec-tests",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "feedrec-tests",
+                "enable.auto.commit": False,
+            }
+        )
         meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         self.messages: list[Message] = []

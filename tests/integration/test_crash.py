@@ -31,7 +31,8 @@ def check(report: ChaosReport, kills: int) -> None:
     assert report.applied == report.published, summary
     assert report.duplicate_lists == 0, f"trigger events with two lists: {summary}"
     assert report.model_learned_each_once, (
-        f"the model did not learn each applied event exactly once: {summary}")
+        f"the model did not learn each applied event exactly once: {summary}"
+    )
     assert report.lists > 0, f"no recommendation lists at all: {summary}"
 
 
@@ -41,17 +42,33 @@ def test_backlog_catch_up_survives_three_kills(bootstrap: str, tmp_path: Path) -
 
 
 def test_steady_flow_survives_three_kills(bootstrap: str, tmp_path: Path) -> None:
-    plan = ChaosPlan(users=0, events_per_user=0, flow_rate=300, flow_users=50, kills=3,
-                     kill_after_s=(0.5, 2.0), seed=2)
+    plan = ChaosPlan(
+        users=0,
+        events_per_user=0,
+        flow_rate=300,
+        flow_users=50,
+        kills=3,
+        kill_after_s=(0.5, 2.0),
+        seed=2,
+    )
     check(run_chaos(bootstrap, tmp_path, plan), kills=3)
 
 
 @pytest.mark.chaos
 def test_long_run_of_twenty_kills(bootstrap: str, tmp_path: Path) -> None:
     """``make chaos``: 50 users x 2,000 events of backlog and 300 events/s of flow, 20 kills."""
-    plan = ChaosPlan(users=50, events_per_user=2000, flow_rate=300, flow_users=100, kills=20,
-                     backlog_kills=6, backlog_kill_share=(0.05, 0.15), kill_after_s=(1.0, 6.0),
-                     seed=3, settle_timeout_s=300.0)
+    plan = ChaosPlan(
+        users=50,
+        events_per_user=2000,
+        flow_rate=300,
+        flow_users=100,
+        kills=20,
+        backlog_kills=6,
+        backlog_kill_share=(0.05, 0.15),
+        kill_after_s=(1.0, 6.0),
+        seed=3,
+        settle_timeout_s=300.0,
+    )
     report = run_chaos(bootstrap, tmp_path, plan)
     print(
         "\nchaos figures:"

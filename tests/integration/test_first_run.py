@@ -41,11 +41,18 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = EXIT_TIMEOUT_S
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "feedrec.streams.cli", *args], cwd=cwd,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def cli(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float = EXIT_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedrec.streams.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_a_worker_in_a_fresh_directory_creates_its_data_dir_and_processes_an_event(
@@ -56,8 +63,15 @@ def test_a_worker_in_a_fresh_directory_creates_its_data_dir_and_processes_an_eve
     p = uuid.uuid4().hex[:6]
     user = f"{p}-u"
     # --loglevel crit: a choice the help lists, which once crashed the logging set-up.
-    with worker_process(bootstrap, None, f"feedrec-first-{p}", env=FAST, cwd=fresh,
-                        loglevel="crit", log_path=tmp_path / "worker.log") as (proc, url):
+    with worker_process(
+        bootstrap,
+        None,
+        f"feedrec-first-{p}",
+        env=FAST,
+        cwd=fresh,
+        loglevel="crit",
+        log_path=tmp_path / "worker.log",
+    ) as (proc, url):
         assert (fresh / ".feedrec" / "faust").is_dir(), "the default data directory is missing"
         producer = make_producer(bootstrap)
         producer.produce("events.click", key=user.encode(), value=event(f"{p}-e", user, "i1"))
@@ -71,11 +85,21 @@ def test_no_broker_is_one_line_and_a_non_zero_exit(tmp_path: Path, command: str)
     closed = f"127.0.0.1:{free_port()}"
     data = tmp_path / "events.csv"
     data.write_text("ts,user_id,item_id,event_type\n1700000000000,u1,i1,click\n")
-    args = {"worker": ["worker"], "simulate": ["simulate", "--duration", "1"],
-            "replay": ["replay", str(data)]}[command]
-    run = cli(args, tmp_path, {"KAFKA_BOOTSTRAP_SERVERS": closed,
-                               "FEEDREC_CONNECT_TIMEOUT_S": "2", "FEEDREC_METRICS_PORT": "0",
-                               "FEEDREC_DATA_DIR": str(tmp_path / "data")})
+    args = {
+        "worker": ["worker"],
+        "simulate": ["simulate", "--duration", "1"],
+        "replay": ["replay", str(data)],
+    }[command]
+    run = cli(
+        args,
+        tmp_path,
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": closed,
+            "FEEDREC_CONNECT_TIMEOUT_S": "2",
+            "FEEDREC_METRICS_PORT": "0",
+            "FEEDREC_DATA_DIR": str(tmp_path / "data"),
+        },
+    )
     assert run.returncode == 2, run.stderr[-3000:]
     err = lines(run.stderr)
     assert len(err) == 1, f"{len(err)} stderr lines, expected one:\n" + "\n".join(err[:20])
@@ -85,16 +109,23 @@ def test_no_broker_is_one_line_and_a_non_zero_exit(tmp_path: Path, command: str)
     assert len(lines(run.stdout)) == 0, run.stdout[-3000:]
 
 
-def test_a_taken_metrics_port_is_one_line_naming_the_variable(bootstrap: str,
-                                                             tmp_path: Path) -> None:
+def test_a_taken_metrics_port_is_one_line_naming_the_variable(
+    bootstrap: str, tmp_path: Path
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = cli(["worker"], tmp_path, {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "FEEDREC_METRICS_PORT": str(port),
-            "FEEDREC_APP_ID": f"feedrec-port-{uuid.uuid4().hex[:6]}",
-            "FEEDREC_DATA_DIR": str(tmp_path / "data")})
+        run = cli(
+            ["worker"],
+            tmp_path,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "FEEDREC_METRICS_PORT": str(port),
+                "FEEDREC_APP_ID": f"feedrec-port-{uuid.uuid4().hex[:6]}",
+                "FEEDREC_DATA_DIR": str(tmp_path / "data"),
+            },
+        )
     assert run.returncode == 2, run.stderr[-3000:]
     err = lines(run.stderr)
     assert len(err) == 1, "\n".join(err[:20])
@@ -125,17 +156,30 @@ sys.exit(main(["worker", "--loglevel", "info"]))
     [("batch", "handle"), ("faust", "handle"), ("batch", "checkpoint")],
     ids=["drain-task", "faust-agent", "timer"],
 )
-def test_a_crashed_worker_exits_non_zero(bootstrap: str, tmp_path: Path, consumer: str,
-                                         target: str) -> None:
+def test_a_crashed_worker_exits_non_zero(
+    bootstrap: str, tmp_path: Path, consumer: str, target: str
+) -> None:
     p = uuid.uuid4().hex[:6]
-    env = {**os.environ, **FAST, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "FEEDREC_APP_ID": f"feedrec-crash-{p}", "FEEDREC_CONSUMER": consumer,
-           "FEEDREC_DATA_DIR": str(tmp_path / "data"), "FEEDREC_METRICS_PORT": "0",
-           "FEEDREC_SESSION_TIMEOUT_S": "6", "FEEDREC_CHECKPOINT_INTERVAL_S": "1"}
+    env = {
+        **os.environ,
+        **FAST,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "FEEDREC_APP_ID": f"feedrec-crash-{p}",
+        "FEEDREC_CONSUMER": consumer,
+        "FEEDREC_DATA_DIR": str(tmp_path / "data"),
+        "FEEDREC_METRICS_PORT": "0",
+        "FEEDREC_SESSION_TIMEOUT_S": "6",
+        "FEEDREC_CHECKPOINT_INTERVAL_S": "1",
+    }
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", CRASHING_WORKER, target], cwd=tmp_path,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CRASHING_WORKER, target],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             producer = make_producer(bootstrap)
             user = f"{p}-u"
@@ -143,8 +187,10 @@ def test_a_crashed_worker_exits_non_zero(bootstrap: str, tmp_path: Path, consume
             producer.flush(10)
             proc.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the crashed worker was still running after {EXIT_TIMEOUT_S}s:\n"
-                        + log_path.read_text()[-3000:])
+            pytest.fail(
+                f"the crashed worker was still running after {EXIT_TIMEOUT_S}s:\n"
+                + log_path.read_text()[-3000:]
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -156,8 +202,9 @@ def test_a_crashed_worker_exits_non_zero(bootstrap: str, tmp_path: Path, consume
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(tmp_path: Path,
-                                                                           how: str) -> None:
+def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(
+    tmp_path: Path, how: str
+) -> None:
     """Ctrl-C from a terminal (SIGINT to the whole process group), or SIGTERM to the demo."""
     # The demo's own embedded broker: the order of stopping it is what is tested.
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
@@ -167,14 +214,30 @@ def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(tmp_p
         # Ctrl-C does, and nothing else. It starts with SIGINT ignored, as a job started in
         # the background of a script does: the demo must still stop on it.
         demo = subprocess.Popen(
-            [sys.executable, "-m", "feedrec.streams.cli", "demo", "--duration", "300", "--rate", "200",
-             "--chart", str(tmp_path / "demo.png")],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+            [
+                sys.executable,
+                "-m",
+                "feedrec.streams.cli",
+                "demo",
+                "--duration",
+                "300",
+                "--rate",
+                "200",
+                "--chart",
+                str(tmp_path / "demo.png"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
             start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
         out: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: [out.put(line) for line in demo.stdout or ()],
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: [out.put(line) for line in demo.stdout or ()], daemon=True
+        )
         reader.start()
         seen: list[str] = []
         try:
@@ -205,7 +268,8 @@ def test_an_interrupted_demo_stops_in_order_quietly_and_prints_the_summary(tmp_p
     logs = Path(re.search(r"\(logs in (\S+)\)", text).group(1))  # type: ignore[union-attr]
     worker_log = (logs / "worker.log").read_text()
     assert "Connection refused" not in worker_log and "Disconnected" not in worker_log, (
-        "the broker went before the worker")
+        "the broker went before the worker"
+    )
     host, _, port = re.search(r"broker\s+(\S+)", text).group(1).rpartition(":")  # type: ignore[union-attr]
     assert not port_open("127.0.0.1", int(port)), "the demo's broker outlived it"
     url = re.search(r"metrics at (\S+)", text).group(1)  # type: ignore[union-attr]

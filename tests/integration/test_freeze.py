@@ -24,10 +24,19 @@ def test_a_frozen_broker_costs_nothing(tmp_path: Path) -> None:
         wait_for_broker(broker.bootstrap)
         ensure_topics(broker.bootstrap, 4)
         assert broker.proc is not None
-        plan = ChaosPlan(users=20, events_per_user=50, flow_rate=200, flow_users=30, kills=0,
-                         freeze_s=FREEZE_S, flow_tail_s=3.0, seed=5)
+        plan = ChaosPlan(
+            users=20,
+            events_per_user=50,
+            flow_rate=200,
+            flow_users=30,
+            kills=0,
+            freeze_s=FREEZE_S,
+            flow_tail_s=3.0,
+            seed=5,
+        )
         report = run_chaos(broker.bootstrap, tmp_path, plan, broker_pid=broker.proc.pid)
     check(report, kills=0)
     assert not math.isnan(report.freeze_recovery_s), (
-        f"no list after the broker resumed: {report.summary()}")
+        f"no list after the broker resumed: {report.summary()}"
+    )
     print(f"lists again {report.freeze_recovery_s:.1f} s after a {FREEZE_S:.0f} s freeze")

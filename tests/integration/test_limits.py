@@ -13,8 +13,9 @@ from .chaos import CHAOS_ENV, ChaosPlan, run_chaos
 from .test_crash import check
 
 
-def test_a_backlog_wider_than_the_capacities_is_applied_whole(bootstrap: str,
-                                                              tmp_path: Path) -> None:
+def test_a_backlog_wider_than_the_capacities_is_applied_whole(
+    bootstrap: str, tmp_path: Path
+) -> None:
     env = {**CHAOS_ENV, "FEEDREC_ITEM_CAPACITY": "300", "FEEDREC_USER_CAPACITY": "20"}
     plan = ChaosPlan(users=60, events_per_user=40, items=900, kills=0, seed=9, env=env)
     report = run_chaos(bootstrap, tmp_path, plan)

@@ -16,14 +16,19 @@ from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually, now_ms
 
-FAST = {"FEEDREC_CHECKPOINT_INTERVAL_S": "2", "FEEDREC_INDEX_REFRESH_S": "0.2",
-        "FEEDREC_BATCH_WITHIN_S": "0.02", "FEEDREC_BROWSE_REC_INTERVAL_S": "0",
-        "FEEDREC_EXCLUDE_PURCHASED": "true"}
+FAST = {
+    "FEEDREC_CHECKPOINT_INTERVAL_S": "2",
+    "FEEDREC_INDEX_REFRESH_S": "0.2",
+    "FEEDREC_BATCH_WITHIN_S": "0.02",
+    "FEEDREC_BROWSE_REC_INTERVAL_S": "0",
+    "FEEDREC_EXCLUDE_PURCHASED": "true",
+}
 
 
 @pytest.fixture(scope="module", params=["batch", "faust"])
-def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
-           request: pytest.FixtureRequest) -> Iterator[str]:
+def worker(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """One worker per consumer mode: the batch drain (default) and the plain Faust agent."""
     data = tmp_path_factory.mktemp("worker")
     app_id = f"feedrec-it-{uuid.uuid4().hex[:8]}"
@@ -43,22 +48,23 @@ def test_events_produce_recommendations_with_the_documented_schema(
     producer = make_producer(bootstrap)
     items = [f"{p}-i{i}" for i in range(40)]
     for i, item in enumerate(items):
-        record = {"item_id": item, "category": f"c{i % 4}", "price": 10.0 + i,
-                  "available": i != 3}
+        record = {"item_id": item, "category": f"c{i % 4}", "price": 10.0 + i, "available": i != 3}
         producer.produce(ITEMS_TOPIC, key=item.encode(), value=msgspec.json.encode(record))
     for n in range(400):
         user = f"{p}-u{n % 25}"
         kind = ("browse", "click", "cart")[n % 3]
-        producer.produce(f"events.{kind}", key=user.encode(),
-                         value=event(f"{p}-w{n}", user, items[(n * 7) % 40]))
+        producer.produce(
+            f"events.{kind}", key=user.encode(), value=event(f"{p}-w{n}", user, items[(n * 7) % 40])
+        )
     producer.flush(10)
     target = f"{p}-target"
     reader = TopicReader(bootstrap, RECS_TOPIC)
     eventually(lambda: len(recs_for(reader, f"{p}-u1")) > 0, what="warm-up recommendations")
     bought = items[1]
     ts = now_ms()
-    producer.produce("events.purchase", key=target.encode(),
-                     value=event(f"{p}-buy", target, bought, ts - 10))
+    producer.produce(
+        "events.purchase", key=target.encode(), value=event(f"{p}-buy", target, bought, ts - 10)
+    )
     producer.flush(10)
 
     def triggered_by(event_id: str) -> Callable[[], dict | None]:
@@ -69,13 +75,23 @@ def test_events_produce_recommendations_with_the_documented_schema(
         return probe
 
     eventually(triggered_by(f"{p}-buy"), what="the recommendation after the purchase")
-    producer.produce("events.click", key=target.encode(),
-                     value=event(f"{p}-click", target, items[2], ts, session_id="s1"))
+    producer.produce(
+        "events.click",
+        key=target.encode(),
+        value=event(f"{p}-click", target, items[2], ts, session_id="s1"),
+    )
     producer.flush(10)
     rec = eventually(triggered_by(f"{p}-click"), what="the target user's recommendation")
     reader.close()
-    assert set(rec) == {"user_id", "rec_id", "items", "model_version", "trigger_event_id",
-                        "event_ts", "emitted_ts"}
+    assert set(rec) == {
+        "user_id",
+        "rec_id",
+        "items",
+        "model_version",
+        "trigger_event_id",
+        "event_ts",
+        "emitted_ts",
+    }
     assert rec["user_id"] == target
     assert isinstance(rec["rec_id"], str) and rec["rec_id"]
     assert rec["event_ts"] == ts
@@ -105,12 +121,17 @@ BAD: dict[str, tuple[str, bytes]] = {
     "missing": ("missing_field", b'{"event_id":"x","user_id":"u","item_id":"i"}'),
     "type": ("wrong_type", b'{"event_id":"x","user_id":"u","item_id":"i","ts":"now"}'),
     "emptyid": ("bad_id", b'{"event_id":"x","user_id":"","item_id":"i","ts":%d}'),
-    "longid": ("bad_id", b'{"event_id":"x","user_id":"u","item_id":"' + b"i" * 300
-               + b'","ts":%d}'),
-    "kind": ("unknown_event_type",
-             b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d,"event_type":"wishlist"}'),
-    "huge": ("too_large", b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d,"session_id":"'
-             + b"s" * 70_000 + b'"}'),
+    "longid": ("bad_id", b'{"event_id":"x","user_id":"u","item_id":"' + b"i" * 300 + b'","ts":%d}'),
+    "kind": (
+        "unknown_event_type",
+        b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d,"event_type":"wishlist"}',
+    ),
+    "huge": (
+        "too_large",
+        b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d,"session_id":"'
+        + b"s" * 70_000
+        + b'"}',
+    ),
     "future": ("ts_out_of_range", b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d}'),
     "seconds": ("ts_out_of_range", b'{"event_id":"x","user_id":"u","item_id":"i","ts":1764000000}'),
 }
@@ -153,11 +174,12 @@ def test_bad_input_goes_to_the_dead_letter_topic_while_good_events_flow(
 
     def counted() -> bool:
         m = scrape(worker)
-        return (m.invalid - before.invalid >= len(BAD)
-                and m.events - before.events >= len(BAD))
+        return m.invalid - before.invalid >= len(BAD) and m.events - before.events >= len(BAD)
 
     eventually(counted, what="good events and invalid events counted")
     recs = TopicReader(bootstrap, RECS_TOPIC)
-    eventually(lambda: [m for m in recs.poll() if m.key() == user.encode()],
-               what="recommendations for the good user")
+    eventually(
+        lambda: [m for m in recs.poll() if m.key() == user.encode()],
+        what="recommendations for the good user",
+    )
     recs.close()

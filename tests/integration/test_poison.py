@@ -28,16 +28,22 @@ from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually, now_ms
 
-FAST = {"FEEDREC_CHECKPOINT_INTERVAL_S": "2", "FEEDREC_INDEX_REFRESH_S": "0.2",
-        "FEEDREC_BATCH_WITHIN_S": "0.02", "FEEDREC_BROWSE_REC_INTERVAL_S": "0"}
+FAST = {
+    "FEEDREC_CHECKPOINT_INTERVAL_S": "2",
+    "FEEDREC_INDEX_REFRESH_S": "0.2",
+    "FEEDREC_BATCH_WITHIN_S": "0.02",
+    "FEEDREC_BROWSE_REC_INTERVAL_S": "0",
+}
 
 
 @pytest.fixture(scope="module")
-def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def worker(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     data = tmp_path_factory.mktemp("poison-worker")
-    with worker_process(bootstrap, data, f"feedrec-poison-{uuid.uuid4().hex[:8]}",
-                        env=FAST) as running:
+    with worker_process(
+        bootstrap, data, f"feedrec-poison-{uuid.uuid4().hex[:8]}", env=FAST
+    ) as running:
         yield running
 
 
@@ -62,7 +68,11 @@ def poison_events(p: str) -> dict[str, tuple[str, bytes | None]]:
     """name -> (reason, value) of one record of every family of bad input."""
     ts = now_ms()
     base = b'{"event_id":"%s-x","user_id":"%s-u","item_id":"%s-i","ts":%d' % (
-        p.encode(), p.encode(), p.encode(), ts)
+        p.encode(),
+        p.encode(),
+        p.encode(),
+        ts,
+    )
     deep = base + b',"extra":' + nested(1000) + b"}"
     assert 2000 <= len(deep) <= 2200
     # ~1 MB: as large as a record can be and still be copied with its key and headers.
@@ -77,15 +87,21 @@ def poison_events(p: str) -> dict[str, tuple[str, bytes | None]]:
         "surrogate": ("bad_json", base + b',"category":"\\ud800"}'),
         "nan": ("bad_json", base + b',"price":NaN}'),
         "infinity": ("bad_json", base + b',"price":Infinity}'),
-        "null": ("wrong_type", base.replace(b'"user_id":"%s-u"' % p.encode(), b'"user_id":null')
-                 + b"}"),
+        "null": (
+            "wrong_type",
+            base.replace(b'"user_id":"%s-u"' % p.encode(), b'"user_id":null') + b"}",
+        ),
         "missing": ("missing_field", b'{"event_id":"x","user_id":"u","item_id":"i"}'),
         "wrong-type": ("wrong_type", base + b',"quantity":"two"}'),
-        "absurd-ts": ("ts_out_of_range", b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d}'
-                      % 10**30),
+        "absurd-ts": (
+            "ts_out_of_range",
+            b'{"event_id":"x","user_id":"u","item_id":"i","ts":%d}' % 10**30,
+        ),
         "unknown-type": ("unknown_event_type", base + b',"event_type":"wishlist"}'),
-        "wide": ("too_large", base + b"," + b",".join(b'"k%d":%d' % (i, i) for i in range(9000))
-                 + b"}"),
+        "wide": (
+            "too_large",
+            base + b"," + b",".join(b'"k%d":%d' % (i, i) for i in range(9000)) + b"}",
+        ),
         "1mb": ("too_large", one_mb),
         "2.5mb": ("too_large", base + b',"pad":"' + b"q" * 2_500_000 + b'"}'),
         "tombstone": ("bad_json", None),
@@ -126,12 +142,17 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
     # available. Retried with fresh users, as the first clicks may come before the row.
     for n in range(300):
         user = f"{p}-w{n % 30}"
-        producer.produce("events.click", key=user.encode(),
-                         value=event(f"{p}-w{n}", user, item if n % 4 == 0 else f"{p}-i{n % 20}"))
+        producer.produce(
+            "events.click",
+            key=user.encode(),
+            value=event(f"{p}-w{n}", user, item if n % 4 == 0 else f"{p}-i{n % 20}"),
+        )
     producer.flush(10)
     tries = iter(range(1000))
-    eventually(lambda: item in list_after_clicking_the_item(f"{p}-before{next(tries)}"),
-               what="the control: the clicked item in the clicker's list")
+    eventually(
+        lambda: item in list_after_clicking_the_item(f"{p}-before{next(tries)}"),
+        what="the control: the clicked item in the clicker's list",
+    )
     before = scrape(url)
 
     # Events: every family of poison, each between two good events of its own user.
@@ -139,8 +160,9 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
     for n, (name, (_, value)) in enumerate(bad.items()):
         user = f"{p}-u{n}"
         producer.produce("events.click", key=user.encode(), value=event(f"{p}-a{n}", user, "i1"))
-        producer.produce("events.click", key=f"{p}-bad-{name}".encode(), value=value,
-                         on_delivery=where)
+        producer.produce(
+            "events.click", key=f"{p}-bad-{name}".encode(), value=value, on_delivery=where
+        )
         producer.produce("events.cart", key=user.encode(), value=event(f"{p}-b{n}", user, "i2"))
     # The catalogue: a poison record, then the item made unavailable, then a bad record, all
     # under the item's key (one partition, in this order): the bad one's dead letter shows the
@@ -151,9 +173,14 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
         f"{p}-cat-bad": ("bad_id", b'{"item_id":""}'),
     }
     for tag, (_, value) in catalogue.items():
-        producer.produce(ITEMS_TOPIC, key=item.encode(), value=value,
-                         on_delivery=lambda err, msg, tag=tag: where.update(
-                             {tag.encode(): (msg.partition(), msg.offset())}))
+        producer.produce(
+            ITEMS_TOPIC,
+            key=item.encode(),
+            value=value,
+            on_delivery=lambda err, msg, tag=tag: where.update(
+                {tag.encode(): (msg.partition(), msg.offset())}
+            ),
+        )
     assert producer.flush(30) == 0
     assert len(where) == len(bad) + len(catalogue)
 
@@ -170,8 +197,9 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
     # The worker is alive and processes what follows; the catalogue update after the poison
     # was applied: the now unavailable item is left out of the list of the next user to click it.
     assert proc.poll() is None, "the worker died"
-    assert item not in list_after_clicking_the_item(f"{p}-after"), \
+    assert item not in list_after_clicking_the_item(f"{p}-after"), (
         "the catalogue reader did not apply the record after the poison one"
+    )
     recs.close()
     m = scrape(url)
     assert m.invalid - before.invalid >= len(bad) + 2
@@ -204,11 +232,15 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
         assert headers["feedrec.topic"] == ITEMS_TOPIC.encode()
         assert headers["feedrec.reason"].decode() == reason
         assert msg.value() == value
-        assert (int(headers["feedrec.partition"]),
-                int(headers["feedrec.offset"])) == where[tag.encode()]
+        assert (int(headers["feedrec.partition"]), int(headers["feedrec.offset"])) == where[
+            tag.encode()
+        ]
     assert b"nests too deep" in dict(letters[0].headers())["feedrec.detail"]
-    assert where[f"{p}-cat-deep".encode()] < where[f"{p}-cat-good".encode()] \
+    assert (
+        where[f"{p}-cat-deep".encode()]
+        < where[f"{p}-cat-good".encode()]
         < where[f"{p}-cat-bad".encode()]
+    )
 
 
 def test_dead_letters_fit_the_producer_and_broker_limits_or_become_references(
@@ -220,8 +252,11 @@ def test_dead_letters_fit_the_producer_and_broker_limits_or_become_references(
     p = uuid.uuid4().hex[:6]
 
     def rej(name: str, size: int) -> Rejection:
-        return Refused(Record("events.click", 1, 42, b"v" * size, f"{p}-{name}".encode()),
-                         "too_large", "over the payload limit")
+        return Refused(
+            Record("events.click", 1, 42, b"v" * size, f"{p}-{name}".encode()),
+            "too_large",
+            "over the payload limit",
+        )
 
     overhead = letter_size(*dead_letter(rej("at-limit", 0)))
     at_limit = rej("at-limit", COPY_LIMIT_BYTES - overhead)
@@ -241,8 +276,10 @@ def test_dead_letters_fit_the_producer_and_broker_limits_or_become_references(
 
     dlq = TopicReader(bootstrap, DLQ_TOPIC)
     keys = {r.record.key for r in (at_limit, over, refused)}
-    got = eventually(lambda: (lambda d: d if set(d) == keys else None)(dead_letters(dlq, keys)),
-                     what="the three dead letters")
+    got = eventually(
+        lambda: (lambda d: d if set(d) == keys else None)(dead_letters(dlq, keys)),
+        what="the three dead letters",
+    )
     dlq.close()
     (copy,) = got[at_limit.record.key]
     assert letter_size(copy.key(), copy.value(), copy.headers()) <= COPY_LIMIT_BYTES

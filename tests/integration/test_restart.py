@@ -15,9 +15,7 @@ from .helpers import TopicReader, event, eventually
 from .test_pipeline import FAST, recs_for
 
 
-def test_worker_survives_a_kill_and_keeps_state_and_model(
-    bootstrap: str, tmp_path: Path
-) -> None:
+def test_worker_survives_a_kill_and_keeps_state_and_model(bootstrap: str, tmp_path: Path) -> None:
     p = uuid.uuid4().hex[:6]
     app_id = f"feedrec-restart-{p}"
     env = {**FAST, "FEEDREC_CHECKPOINT_INTERVAL_S": "1"}
@@ -26,8 +24,11 @@ def test_worker_survives_a_kill_and_keeps_state_and_model(
     reader = TopicReader(bootstrap, RECS_TOPIC)
     with worker_process(bootstrap, tmp_path, app_id, env=env) as (proc, url):
         for n in range(60):
-            producer.produce("events.click", key=f"{p}-o{n % 7}".encode(),
-                             value=event(f"{p}-w{n}", f"{p}-o{n % 7}", f"{p}-i{n % 11}"))
+            producer.produce(
+                "events.click",
+                key=f"{p}-o{n % 7}".encode(),
+                value=event(f"{p}-w{n}", f"{p}-o{n % 7}", f"{p}-i{n % 11}"),
+            )
         producer.produce("events.click", key=user.encode(), value=event(f"{p}-once", user, "a"))
         producer.flush(10)
         first = eventually(lambda: recs_for(reader, user), what="a recommendation before the kill")

@@ -27,21 +27,31 @@ texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_siz
 
 #: Whatever a producer may add in fields the schema does not know (skipped by the decoder).
 unknown_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | texts,
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(texts, kids, max_size=3),
-    max_leaves=10)
+    max_leaves=10,
+)
 
 
 @st.composite
 def good_fields(draw: st.DrawFn) -> dict:
     """A valid event's fields; ``event_id`` is set by the caller (it tracks the order)."""
-    ev: dict = {"user_id": draw(ids), "item_id": draw(ids),
-                "ts": NOW + draw(st.integers(-29 * DAY_MS, 4 * 60_000))}
+    ev: dict = {
+        "user_id": draw(ids),
+        "item_id": draw(ids),
+        "ts": NOW + draw(st.integers(-29 * DAY_MS, 4 * 60_000)),
+    }
     optional = {
-        "session_id": texts, "category": texts, "rec_id": texts,
+        "session_id": texts,
+        "category": texts,
+        "rec_id": texts,
         "price": st.floats(0, 1e9, allow_nan=False, allow_infinity=False),
-        "quantity": st.integers(1, 10**6), "position": st.integers(0, 1000),
+        "quantity": st.integers(1, 10**6),
+        "position": st.integers(0, 1000),
     }
     for name in draw(st.sets(st.sampled_from(sorted(optional)))):
         ev[name] = draw(st.none() | optional[name])
@@ -80,8 +90,16 @@ def utf8_ok(value: bytes) -> bool:
         return False
 
 
-BAD_UTF8 = [b"\xff", b"\xfe\xff", b"\xc3\x28", b"\x80", b"\xed\xa0\x80", b"\xe2\x82",
-            b"\xf8\x88\x80\x80\x80", b"\xc0\xaf"]
+BAD_UTF8 = [
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3\x28",
+    b"\x80",
+    b"\xed\xa0\x80",
+    b"\xe2\x82",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xc0\xaf",
+]
 WRONG_TYPES = {
     "ts": [b'"1700000000000"', b"1.0", b"1e12", b"true", b"[]", b"{}", b"null"],
     "user_id": [b"42", b"null", b"[]", b"{}", b"false"],
@@ -114,14 +132,32 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
     topic = draw(st.sampled_from(TOPICS))
     ev = draw(good_fields())
     ev["event_id"] = "bad"
-    kind = draw(st.sampled_from([
-        "truncated", "deep", "wide_large", "huge", "bad_utf8", "surrogate", "nan", "null",
-        "missing", "wrong_type", "ts", "event_type", "topic", "tombstone", "empty", "not_object",
-        "bad_id",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "truncated",
+                "deep",
+                "wide_large",
+                "huge",
+                "bad_utf8",
+                "surrogate",
+                "nan",
+                "null",
+                "missing",
+                "wrong_type",
+                "ts",
+                "event_type",
+                "topic",
+                "tombstone",
+                "empty",
+                "not_object",
+                "bad_id",
+            ]
+        )
+    )
     if kind == "truncated":
         whole = dump(ev)
-        cut = whole[:draw(st.integers(0, len(whole) - 1))]
+        cut = whole[: draw(st.integers(0, len(whole) - 1))]
         return topic, cut, "bad_json" if utf8_ok(cut) else "not_utf8"
     if kind == "deep":
         opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
@@ -138,8 +174,11 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
         return topic, with_field(ev, b'"pad":"' + b"p" * size + b'"'), "too_large"
     if kind == "bad_utf8":
         junk = draw(st.sampled_from(BAD_UTF8))
-        where = draw(st.sampled_from([b'"category":"a%sb"', b'"unknown":"%s"', b'"k%s":1',
-                                      b'"user_id":"%s"']))
+        where = draw(
+            st.sampled_from(
+                [b'"category":"a%sb"', b'"unknown":"%s"', b'"k%s":1', b'"user_id":"%s"']
+            )
+        )
         return topic, with_field(ev, where.replace(b"%s", junk)), "not_utf8"
     if kind == "surrogate":
         esc = draw(st.sampled_from([b"\\ud800", b"\\udfff", b"\\ud83d", b"x\\udc00y"]))
@@ -154,8 +193,9 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
         ev[field] = None
         return topic, dump(ev), "wrong_type"
     if kind == "missing":
-        for field in draw(st.sets(st.sampled_from(["event_id", "user_id", "item_id", "ts"]),
-                                  min_size=1)):
+        for field in draw(
+            st.sets(st.sampled_from(["event_id", "user_id", "item_id", "ts"]), min_size=1)
+        ):
             del ev[field]
         return topic, dump(ev), "missing_field"
     if kind == "wrong_type":
@@ -164,8 +204,11 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
         raw = draw(st.sampled_from(WRONG_TYPES[field]))
         return topic, with_field(ev, b'"' + field.encode() + b'":' + raw), "wrong_type"
     if kind == "ts":
-        ev["ts"] = draw(st.sampled_from([0, -1, NOW // 1000, NOW - 31 * DAY_MS, NOW + 301_000,
-                                         10**30, -(10**30), 2**63]))
+        ev["ts"] = draw(
+            st.sampled_from(
+                [0, -1, NOW // 1000, NOW - 31 * DAY_MS, NOW + 301_000, 10**30, -(10**30), 2**63]
+            )
+        )
         return topic, dump(ev), "ts_out_of_range"
     if kind == "event_type":
         ev["event_type"] = draw(st.text(max_size=12).filter(lambda t: t not in EVENT_TYPES))
@@ -178,17 +221,26 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
     if kind == "empty":
         return topic, draw(st.sampled_from([b"", b" ", b"\n\t"])), "bad_json"
     if kind == "not_object":
-        return topic, draw(st.sampled_from([b"[1,2]", b'"event"', b"42", b"null", b"true"])), \
-            "wrong_type"
+        return (
+            topic,
+            draw(st.sampled_from([b"[1,2]", b'"event"', b"42", b"null", b"true"])),
+            "wrong_type",
+        )
     field = draw(st.sampled_from(["event_id", "user_id", "item_id"]))
     ev[field] = draw(st.sampled_from(["", "x" * 129, "é" * 129]))
     return topic, dump(ev), "bad_id"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.tuples(st.just("good"), st.sampled_from(TOPICS), good_fields(),
-                                    st.booleans()),
-                          st.tuples(st.just("bad"), poison())), max_size=12))
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("good"), st.sampled_from(TOPICS), good_fields(), st.booleans()),
+            st.tuples(st.just("bad"), poison()),
+        ),
+        max_size=12,
+    )
+)
 def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) -> None:
     records, good, expected = [], [], {}
     for offset, entry in enumerate(mix):
@@ -213,8 +265,11 @@ def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([*TOPICS, "items", ""]), st.none() | st.binary()),
-                max_size=20))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([*TOPICS, "items", ""]), st.none() | st.binary()), max_size=20
+    )
+)
 def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(raw) -> None:
     records = [Record(topic, 0, i, value) for i, (topic, value) in enumerate(raw)]
     events, rejected = decode_events(records, NOW)
@@ -233,11 +288,15 @@ def test_nesting_past_the_recursion_limit_is_bad_json_that_says_why(data, arrays
     opener, closer = (b"[", b"]") if arrays else (b'{"a":', b"}")
     depth = deeper_than_the_decoder_follows(data.draw, len(opener) + len(closer))
     inner = opener * depth + b"1" + closer * depth
-    value = inner if top and not arrays else (
-        b'{"event_id":"e","user_id":"u","item_id":"i","ts":%d,"n":%s}' % (NOW, inner))
+    value = (
+        inner
+        if top and not arrays
+        else (b'{"event_id":"e","user_id":"u","item_id":"i","ts":%d,"n":%s}' % (NOW, inner))
+    )
     assert len(value) <= LIMIT
-    good = Record("events.click", 0, 1, b'{"event_id":"e","user_id":"u","item_id":"i","ts":%d}'
-                  % NOW)
+    good = Record(
+        "events.click", 0, 1, b'{"event_id":"e","user_id":"u","item_id":"i","ts":%d}' % NOW
+    )
     events, (rej,) = decode_events([Record("events.click", 0, 0, value), good], NOW)
     assert [e.event_id for e in events] == ["e"]
     assert rej.record.offset == 0

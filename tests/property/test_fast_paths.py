@@ -16,11 +16,11 @@ from feedrec.model.twotower import EmbeddingModel
 
 SEEDS = range(40)
 
+
 def described(rows: np.ndarray, stats: ItemStats) -> tuple[np.ndarray, np.ndarray]:
     """The availability and category codes of candidate ``rows``, as retrieval hands them to
     the ranking."""
     return stats.available[np.maximum(rows, 0)], stats.category_of(rows)
-
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -35,8 +35,10 @@ def test_stable_order_and_unique_groups_match_numpy(seed: int) -> None:
     values = rng.random(n)
     assert (unique == expected).all()
     # Sums in the same order as np.unique's inverse with a bincount: equal to the last bit.
-    assert (np.bincount(group, weights=values[order], minlength=len(unique))
-            == np.bincount(inverse, weights=values, minlength=len(unique))).all()
+    assert (
+        np.bincount(group, weights=values[order], minlength=len(unique))
+        == np.bincount(inverse, weights=values, minlength=len(unique))
+    ).all()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -48,8 +50,10 @@ def test_top_per_group_matches_a_full_sort_on_sorted_and_unsorted_groups(seed: i
         groups = np.sort(groups)  # the per-row path
     values = rng.integers(0, 10**6, n)
     scores = rng.integers(1, 6, n) / 4.0  # many ties: their order must be the input's
-    assert (top_per_group(groups, values, scores, n_groups, k)
-            == top_by_sort(groups, values, scores, n_groups, k)).all()
+    assert (
+        top_per_group(groups, values, scores, n_groups, k)
+        == top_by_sort(groups, values, scores, n_groups, k)
+    ).all()
 
 
 @pytest.mark.parametrize("seed", SEEDS[:10])
@@ -105,23 +109,38 @@ def test_seen_filters_match_a_bit_by_bit_reference(seed: int) -> None:
             ref_count = _reference_add(filters, ref_count, item)
         assert state == b"".join(filters) and count == ref_count
     probes = [f"i{x}" for x in rng.integers(0, 8000, 200)]
-    expected = [any(all(f[b >> 3] & (1 << (b & 7)) for b in
-                        [(seen.item_key(p) >> (11 * j)) & 2047 for j in range(seen.HASHES)])
-                    for f in filters) for p in probes]
+    expected = [
+        any(
+            all(
+                f[b >> 3] & (1 << (b & 7))
+                for b in [(seen.item_key(p) >> (11 * j)) & 2047 for j in range(seen.HASHES)]
+            )
+            for f in filters
+        )
+        for p in probes
+    ]
     assert [seen.has(state, p) for p in probes] == expected
     keys = seen.item_keys(probes).reshape(1, -1)
     assert seen.contains([state], keys)[0].tolist() == expected
 
 
-def _rank_one_by_one(rows: np.ndarray, scores: np.ndarray, excluded: list[set[int]],
-                     stats: ItemStats, cfg: RankConfig, current: list[list[int]]
-                     ) -> list[list[tuple[int, float]]]:
+def _rank_one_by_one(
+    rows: np.ndarray,
+    scores: np.ndarray,
+    excluded: list[set[int]],
+    stats: ItemStats,
+    cfg: RankConfig,
+    current: list[list[int]],
+) -> list[list[tuple[int, float]]]:
     """The per-category cap walked item by item over every candidate, as a reader would: the
     reference of :func:`model.ranking.rank`, which reads only the head of each list first."""
     out = []
     for b in range(len(rows)):
-        cands = [(float(s), j, int(r)) for j, (r, s) in enumerate(zip(rows[b], scores[b], strict=True))
-                 if r >= 0 and stats.available[r] and np.isfinite(s)]
+        cands = [
+            (float(s), j, int(r))
+            for j, (r, s) in enumerate(zip(rows[b], scores[b], strict=True))
+            if r >= 0 and stats.available[r] and np.isfinite(s)
+        ]
         cands.sort(key=lambda c: (-c[0], c[1]))  # by score, ties in column order
         chosen: list[tuple[int, float]] = []
         per_cat: dict[int, int] = {}
@@ -147,16 +166,25 @@ def test_rank_matches_the_item_by_item_cap(seed: int) -> None:
     stats = ItemStats(n_items)
     stats.category[:] = rng.integers(-1, 6, n_items)  # few categories, some unknown
     stats.available[:] = rng.random(n_items) > 0.1
-    rows = np.array([rng.permutation(n_items)[:c] if c <= n_items else
-                     rng.integers(0, n_items, c) for _ in range(b)])
+    rows = np.array(
+        [
+            rng.permutation(n_items)[:c] if c <= n_items else rng.integers(0, n_items, c)
+            for _ in range(b)
+        ]
+    )
     rows[rng.random(rows.shape) < 0.2] = -1
     scores = rng.integers(0, 5, rows.shape).astype(np.float64)  # many ties
     scores[rng.random(rows.shape) < 0.1] = -np.inf
     excluded = [set(rng.integers(0, n_items, int(rng.integers(0, 4))).tolist()) for _ in range(b)]
     current = [rng.integers(-1, 6, 2).tolist() for _ in range(b)]
-    cfg = RankConfig(top_n=int(rng.integers(1, 15)), candidates=max(c, 15),
-                     max_per_category=int(rng.integers(0, 4)))
+    cfg = RankConfig(
+        top_n=int(rng.integers(1, 15)),
+        candidates=max(c, 15),
+        max_per_category=int(rng.integers(0, 4)),
+    )
     assert rank(rows, scores, excluded, cfg, *described(rows, stats), current) == _rank_one_by_one(
-        rows, scores, excluded, stats, cfg, current)
+        rows, scores, excluded, stats, cfg, current
+    )
     assert rank(rows, scores, excluded, cfg, *described(rows, stats)) == _rank_one_by_one(
-        rows, scores, excluded, stats, cfg, [[]] * b)
+        rows, scores, excluded, stats, cfg, [[]] * b
+    )

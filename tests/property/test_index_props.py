@@ -29,7 +29,7 @@ def test_search_returns_at_most_k_unique_known_ids_best_first(kind, ids, data, k
     for row, scores in zip(got_ids, got_scores, strict=True):
         real = row[row >= 0]
         assert len(real) == min(k, len(ids))
-        assert (row[len(real):] == -1).all() and np.isneginf(scores[len(real):]).all()
+        assert (row[len(real) :] == -1).all() and np.isneginf(scores[len(real) :]).all()
         assert len(set(real.tolist())) == len(real)
         assert set(real.tolist()) <= set(ids)
         finite = scores[row >= 0]
@@ -37,9 +37,11 @@ def test_search_returns_at_most_k_unique_known_ids_best_first(kind, ids, data, k
 
 
 ops = st.lists(
-    st.tuples(st.sampled_from(["upsert", "remove"]),
-              st.lists(st.integers(0, 30), min_size=1, max_size=10)),
-    min_size=1, max_size=12,
+    st.tuples(
+        st.sampled_from(["upsert", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=10)
+    ),
+    min_size=1,
+    max_size=12,
 )
 
 

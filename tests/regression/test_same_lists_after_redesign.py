@@ -67,8 +67,10 @@ def worker_lists(events: list[dict]) -> list[list]:
         effects = runner.run(batch, states.get)
         states.update(effects.states)
         out += [["dlq", r.record.topic, r.record.offset, r.reason] for r in effects.refused]
-        out += [["rec", r.user_id, r.trigger_event_id, [i.item_id for i in r.items]]
-                for r in effects.recommendations]
+        out += [
+            ["rec", r.user_id, r.trigger_event_id, [i.item_id for i in r.items]]
+            for r in effects.recommendations
+        ]
         start += size
         size = size * 7 % 301 or 1
     return out
@@ -110,8 +112,10 @@ def _as_dicts(events, topics: dict[str, str]) -> list[dict]:  # noqa: ANN001
 
 def _streams() -> dict[str, list[dict]]:
     topics = EVENT_TOPIC
-    return {"shop": _as_dicts(simulated_events(3000, seed=7), topics),
-            "catalogue": _as_dicts(catalogue_stream(3000, seed=7), topics)}
+    return {
+        "shop": _as_dicts(simulated_events(3000, seed=7), topics),
+        "catalogue": _as_dicts(catalogue_stream(3000, seed=7), topics),
+    }
 
 
 def write() -> None:

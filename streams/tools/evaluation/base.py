@@ -87,8 +87,12 @@ def top_keys(scores: Mapping[str, float], k: int, skip: Iterable[str] = ()) -> l
     """The ``k`` keys with the largest scores, best first (ties by key), ``skip`` left out;
     a heap, not a full sort."""
     banned = set(skip)
-    return [key for _, key in heapq.nsmallest(
-        k, ((-s, key) for key, s in scores.items() if key not in banned))]
+    return [
+        key
+        for _, key in heapq.nsmallest(
+            k, ((-s, key) for key, s in scores.items() if key not in banned)
+        )
+    ]
 
 
 class Growth:
@@ -161,16 +165,23 @@ class Histories:
         """The user's recent distinct items, newest first."""
         return [i for i, _ in self.recent.get(user_id, ())]
 
-    def rank(self, user_id: str, scores: Mapping[str, float], k: int, policy: str,
-             popular: Callable[[int], list[str]]) -> list[str]:
+    def rank(
+        self,
+        user_id: str,
+        scores: Mapping[str, float],
+        k: int,
+        policy: str,
+        popular: Callable[[int], list[str]],
+    ) -> list[str]:
         """A list of ``k`` from ``scores`` under the seen ``policy``, topped up from ``popular(n)``
         (the ``n`` most popular items): enough of both is taken to fill ``k`` whatever the policy
         leaves out or puts first."""
         more = 2 * k + (len(self.seen.get(user_id, ())) if policy == "exclude" else 0)
         return self.finish(user_id, top_keys(scores, more), k, policy, popular(more))
 
-    def finish(self, user_id: str, ranked: Iterable[str], k: int, policy: str,
-               more: Iterable[str] = ()) -> list[str]:
+    def finish(
+        self, user_id: str, ranked: Iterable[str], k: int, policy: str, more: Iterable[str] = ()
+    ) -> list[str]:
         """A list of ``k`` from ``ranked`` (best first) under the seen ``policy``, topped up from
         ``more`` (usually popularity)."""
         if policy == "exclude":

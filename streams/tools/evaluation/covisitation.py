@@ -27,12 +27,21 @@ MAX_SUCCESSORS = 200
 class CoVisitation:
     GRID: ClassVar[tuple[dict, ...]] = tuple(
         {"half_life_s": h, "seen": s} for h in HALF_LIVES for s in ("exclude", "allow", "first")
-    ) + ({"window": 20, "half_life_s": None, "seen": "exclude"},
-         {"window": 3, "half_life_s": 86400.0, "seen": "first"})
+    ) + (
+        {"window": 20, "half_life_s": None, "seen": "exclude"},
+        {"window": 3, "half_life_s": 86400.0, "seen": "first"},
+    )
 
-    def __init__(self, window: int = 10, half_life_s: float | None = 86400.0,
-                 seen: str = "first", recency_decay: float = 0.7, neighbours: int = 50,
-                 backward: float = 0.5, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        window: int = 10,
+        half_life_s: float | None = 86400.0,
+        seen: str = "first",
+        recency_decay: float = 0.7,
+        neighbours: int = 50,
+        backward: float = 0.5,
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         self.window, self.recency_decay, self.neighbours = window, recency_decay, neighbours
         self.backward, self.seen = backward, check_seen(seen)
         self._weights = dict(weights)
@@ -73,5 +82,4 @@ class CoVisitation:
         return score
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
-        return self.histories.rank(user_id, self.scores(user_id), k, self.seen,
-                                   self.popularity.top)
+        return self.histories.rank(user_id, self.scores(user_id), k, self.seen, self.popularity.top)

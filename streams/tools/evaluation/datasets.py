@@ -57,8 +57,10 @@ def sim_spec(spec: str) -> tuple[str, int] | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise DatasetError(f"dataset {spec!r}: expected {kind} or {kind}:N with N a whole "
-                           "number of events >= 1 (e.g. sim:20000), or the path of a dataset file")
+        raise DatasetError(
+            f"dataset {spec!r}: expected {kind} or {kind}:N with N a whole "
+            "number of events >= 1 (e.g. sim:20000), or the path of a dataset file"
+        )
     return kind, n
 
 

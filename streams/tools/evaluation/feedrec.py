@@ -21,23 +21,29 @@ class Feedrec:
     #: How many of the user's categories feed the category-trending source and how many items
     #: each gives.
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"categories": c, "per_category": n} for c in (2, 3) for n in (20, 40))
+        {"categories": c, "per_category": n} for c in (2, 3) for n in (20, 40)
+    )
 
-    def __init__(self, cfg: PipelineConfig | None = None, device: str = "cpu",
-                 index_kind: str = "auto", **sources: Any) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig | None = None,
+        device: str = "cpu",
+        index_kind: str = "auto",
+        **sources: Any,
+    ) -> None:
         cfg = cfg or PipelineConfig()
         if sources:
             cfg = replace(cfg, sources=replace(cfg.sources, **sources))
         self.clock = ManualClock()
-        self.pipeline = Pipeline.build(cfg, device=device, index_kind=index_kind,
-                                       clock=self.clock)
+        self.pipeline = Pipeline.build(cfg, device=device, index_kind=index_kind, clock=self.clock)
         self.states: dict[str, bytes] = {}
 
     def learn(self, events: Sequence[Event]) -> None:
         self.clock.advance_to(max(e.ts for e in events))
         users = {e.user_id for e in events}
-        result = self.pipeline.process(events, {u: self.states.get(u) for u in users},
-                                       recommend=False)
+        result = self.pipeline.process(
+            events, {u: self.states.get(u) for u in users}, recommend=False
+        )
         self.states.update(result.states)
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:

@@ -20,11 +20,20 @@ class ImplicitALS:
     and for users with no item the model knows, recent popularity answers."""
 
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"regularization": r, "seen": s} for r in (0.01, 0.1) for s in ("allow", "exclude"))
+        {"regularization": r, "seen": s} for r in (0.01, 0.1) for s in ("allow", "exclude")
+    )
 
-    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
-                 iterations: int = 15, retrain_every: int = 10_000, seen: str = "allow",
-                 seed: int = 0, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        retrain_every: int = 10_000,
+        seen: str = "allow",
+        seed: int = 0,
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
@@ -32,8 +41,13 @@ class ImplicitALS:
         self._blas = threadpool_limits(1, "blas")
 
         self._make = lambda: AlternatingLeastSquares(
-            factors=factors, regularization=regularization, alpha=alpha,
-            iterations=iterations, random_state=seed, num_threads=1)
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=1,
+        )
         self.retrain_every = retrain_every
         self._weights = dict(weights)
         self.seen = check_seen(seen)
@@ -65,8 +79,11 @@ class ImplicitALS:
     def fit(self) -> None:
         from scipy.sparse import csr_matrix
 
-        m = csr_matrix((self._vals, (self._rows, self._cols)),
-                       shape=(len(self.users), len(self.items)), dtype=np.float32)
+        m = csr_matrix(
+            (self._vals, (self._rows, self._cols)),
+            shape=(len(self.users), len(self.items)),
+            dtype=np.float32,
+        )
         m.sum_duplicates()
         self.model = self._make()
         self.model.fit(m, show_progress=False)
@@ -82,14 +99,23 @@ class ImplicitALS:
         if self.model is not None and u is not None:
             known = {i: w for i, w in self._user_items[u].items() if i < self._fit_items}
         exclude = self.seen == "exclude"
-        seen = {self.items.names[i] for i in self._user_items[u]} if exclude and u is not None else set()
+        seen = (
+            {self.items.names[i] for i in self._user_items[u]}
+            if exclude and u is not None
+            else set()
+        )
         if not known:
             return fill([], k, self.popularity.top(k + len(seen)), seen)
         cols = list(known)
-        row = csr_matrix((list(known.values()), ([0] * len(cols), cols)),
-                         shape=(1, self._fit_items), dtype=np.float32)
-        ids, _ = self.model.recommend(0, row, N=k, filter_already_liked_items=exclude,
-                                      recalculate_user=True)
+        row = csr_matrix(
+            (list(known.values()), ([0] * len(cols), cols)),
+            shape=(1, self._fit_items),
+            dtype=np.float32,
+        )
+        ids, _ = self.model.recommend(
+            0, row, N=k, filter_already_liked_items=exclude, recalculate_user=True
+        )
         chosen = [self.items.names[int(i)] for i in np.asarray(ids).reshape(-1)]
-        return fill([x for x in chosen if x not in seen], k,
-                    self.popularity.top(2 * k + len(seen)), seen)
+        return fill(
+            [x for x in chosen if x not in seen], k, self.popularity.top(2 * k + len(seen)), seen
+        )

@@ -59,16 +59,29 @@ class ItemKNN:
         {"window": 5, "recency_decay": 0.6, "history": 100, "seen": "exclude"},
     )
 
-    def __init__(self, history: int = 20, window: int = 1, recency_decay: float = 0.5,
-                 neighbours: int = 100, lam: float = 20.0, half_life_s: float | None = None,
-                 typed: bool = False, seen: str = "first", first: int = 10, pairs: int = 100,
-                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        history: int = 20,
+        window: int = 1,
+        recency_decay: float = 0.5,
+        neighbours: int = 100,
+        lam: float = 20.0,
+        half_life_s: float | None = None,
+        typed: bool = False,
+        seen: str = "first",
+        first: int = 10,
+        pairs: int = 100,
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         if min(history, window, neighbours, first, pairs) < 1:
-            raise ValueError(f"history, window, neighbours, first and pairs must be >= 1, got "
-                             f"{history}, {window}, {neighbours}, {first}, {pairs}")
+            raise ValueError(
+                f"history, window, neighbours, first and pairs must be >= 1, got "
+                f"{history}, {window}, {neighbours}, {first}, {pairs}"
+            )
         if lam < 0 or not 0 <= recency_decay <= 1:
-            raise ValueError(f"need lam >= 0 and recency_decay in [0, 1], got {lam}, "
-                             f"{recency_decay}")
+            raise ValueError(
+                f"need lam >= 0 and recency_decay in [0, 1], got {lam}, {recency_decay}"
+            )
         self.history, self.window, self.recency_decay = history, window, recency_decay
         self.neighbours, self.lam, self.typed, self.pairs = neighbours, lam, typed, pairs
         self.seen = check_seen(seen)
@@ -91,8 +104,9 @@ class ItemKNN:
     def _prune(self, i: str, row: dict[str, float]) -> None:
         """Keep the ``pairs`` entries of ``i``'s ``row`` most similar to ``i`` (in place)."""
         root, lam, ri = self._root, self.lam, self._root[i]
-        keep = heapq.nlargest(self.pairs, row.items(),
-                              key=lambda kv: kv[1] / (ri * root[kv[0]] + lam))
+        keep = heapq.nlargest(
+            self.pairs, row.items(), key=lambda kv: kv[1] / (ri * root[kv[0]] + lam)
+        )
         row.clear()
         row.update(keep)
 

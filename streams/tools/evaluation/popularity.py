@@ -18,10 +18,15 @@ HALF_LIVES: tuple[float | None, ...] = (3600.0, 86400.0, 7 * 86400.0, None)
 
 class Popularity:
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"half_life_s": h, "seen": s} for h in HALF_LIVES for s in ("allow", "exclude"))
+        {"half_life_s": h, "seen": s} for h in HALF_LIVES for s in ("allow", "exclude")
+    )
 
-    def __init__(self, half_life_s: float | None = 3600.0, seen: str = "allow",
-                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        half_life_s: float | None = 3600.0,
+        seen: str = "allow",
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         self.seen = check_seen(seen)
         self.items = Ids()
         self._score = np.zeros(1024)
@@ -38,8 +43,9 @@ class Popularity:
             grown = np.zeros(2 * len(self.items))
             grown[: len(self._score)] = self._score
             self._score = grown
-        weights = np.fromiter((self._weights[e.event_type or "browse"] for e in events),
-                              np.float64, len(events))
+        weights = np.fromiter(
+            (self._weights[e.event_type or "browse"] for e in events), np.float64, len(events)
+        )
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         self._clock = add_decayed(self._score, self._clock, self._decay_per_ms, rows, weights, ts)
         self._stale = True

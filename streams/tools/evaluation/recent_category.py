@@ -18,11 +18,18 @@ from feedrec.streams.tools.evaluation.popularity import HALF_LIVES, Popularity
 class RecentCategory:
     GRID: ClassVar[tuple[dict, ...]] = tuple(
         {"recent": n, "half_life_s": h, "seen": "first"} for n in (10, 20) for h in HALF_LIVES
-    ) + ({"recent": 20, "half_life_s": None, "seen": "exclude"},
-         {"recent": 20, "half_life_s": 86400.0, "seen": "exclude"})
+    ) + (
+        {"recent": 20, "half_life_s": None, "seen": "exclude"},
+        {"recent": 20, "half_life_s": 86400.0, "seen": "exclude"},
+    )
 
-    def __init__(self, recent: int = 20, half_life_s: float | None = 3600.0, seen: str = "first",
-                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        recent: int = 20,
+        half_life_s: float | None = 3600.0,
+        seen: str = "first",
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         self.recent, self.seen = recent, check_seen(seen)
         self._weights = dict(weights)
         self.histories = Histories(recent)
@@ -42,7 +49,9 @@ class RecentCategory:
                 continue
             self._category[e.item_id] = cat
             self._latest[e.user_id] = cat
-            w = self._weights[e.event_type or "browse"] * self._growth.factor(e.ts, self._by_category)
+            w = self._weights[e.event_type or "browse"] * self._growth.factor(
+                e.ts, self._by_category
+            )
             row = self._by_category.setdefault(cat, {})
             row[e.item_id] = row.get(e.item_id, 0.0) + w
             self._top.pop(cat, None)
@@ -57,5 +66,6 @@ class RecentCategory:
         cat = self._latest.get(user_id)
         seen = self.histories.seen.get(user_id, ())
         ranked = self._category_top(cat, k + len(seen)) if cat is not None else []
-        return self.histories.finish(user_id, ranked, k, self.seen,
-                                     self.popularity.top(k + len(seen)))
+        return self.histories.finish(
+            user_id, ranked, k, self.seen, self.popularity.top(k + len(seen))
+        )

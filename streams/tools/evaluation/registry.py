@@ -36,7 +36,9 @@ def method_class(name: str) -> type[Method]:
     try:
         module, cls = METHODS[name].split(":")
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}") from None
+        raise ValueError(
+            f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}"
+        ) from None
     try:
         found = getattr(importlib.import_module(f"feedrec.streams.tools.evaluation.{module}"), cls)
         return cast(type[Method], found)
@@ -49,8 +51,9 @@ def method_class(name: str) -> type[Method]:
 def grid(name: str) -> tuple[dict, ...]:
     """The variants ``--tune`` searches for ``name`` (each a dict of constructor arguments)."""
     preset = PRESET.get(name, {})
-    variants = [v for v in method_class(name).GRID
-                if all(v.get(k, x) == x for k, x in preset.items())]
+    variants = [
+        v for v in method_class(name).GRID if all(v.get(k, x) == x for k, x in preset.items())
+    ]
     return tuple({k: x for k, x in v.items() if k not in preset} for v in variants)
 
 

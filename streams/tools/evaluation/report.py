@@ -36,19 +36,36 @@ DEFAULT_METHODS = METHOD_NAMES
 def format_table(result: Result, dataset: str) -> str:
     kmax = result.ks[-1]
     cols = [f"hit_rate@{k}" for k in result.ks] + [f"ndcg@{k}" for k in result.ks] + ["mrr"]
-    head = ["method", *cols, f"cold@{kmax}", f"1-4@{kmax}", f"5+@{kmax}", "coverage", "div",
-            "rec ms", "p99 ms", "learn µs"]
+    head = [
+        "method",
+        *cols,
+        f"cold@{kmax}",
+        f"1-4@{kmax}",
+        f"5+@{kmax}",
+        "coverage",
+        "div",
+        "rec ms",
+        "p99 ms",
+        "learn µs",
+    ]
     rows = []
     for name, m in result.report.items():
         hist = m["by_history"]
-        rows.append([
-            name,
-            *(f"{m[c]:.4f}" for c in cols),
-            *(f"{hist[b][f'hit_rate@{kmax}']:.4f}" if b in hist else "-"
-              for b in ("cold", "1-4", "5+")),
-            f"{m['coverage']:.3f}", f"{m['diversity']:.2f}", f"{m['rec_ms_mean']:.2f}",
-            f"{m['rec_ms_p99']:.2f}", f"{m['learn_us_per_event']:.0f}",
-        ])
+        rows.append(
+            [
+                name,
+                *(f"{m[c]:.4f}" for c in cols),
+                *(
+                    f"{hist[b][f'hit_rate@{kmax}']:.4f}" if b in hist else "-"
+                    for b in ("cold", "1-4", "5+")
+                ),
+                f"{m['coverage']:.3f}",
+                f"{m['diversity']:.2f}",
+                f"{m['rec_ms_mean']:.2f}",
+                f"{m['rec_ms_p99']:.2f}",
+                f"{m['learn_us_per_event']:.0f}",
+            ]
+        )
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
 
     def line(r: list) -> str:
@@ -58,14 +75,21 @@ def format_table(result: Result, dataset: str) -> str:
 
     first = next(iter(result.report.values()), {})
     counts = ", ".join(f"{b} {v['events']}" for b, v in first.get("by_history", {}).items())
-    intro = (f"{dataset}: {result.events} events; report window: {first.get('events', 0)} "
-             f"scored events ({counts})")
+    intro = (
+        f"{dataset}: {result.events} events; report window: {first.get('events', 0)} "
+        f"scored events ({counts})"
+    )
     return "\n".join([intro, line(head), *(line(r) for r in rows)])
 
 
 def to_json(result: Result, dataset: str) -> dict:
-    return {"dataset": dataset, "events": result.events, "split_ts": result.split_ts,
-            "methods": result.report, "tune": result.tune}
+    return {
+        "dataset": dataset,
+        "events": result.events,
+        "split_ts": result.split_ts,
+        "methods": result.report,
+        "tune": result.tune,
+    }
 
 
 def compare(result: Result, name: str = "feedrec") -> dict | None:
@@ -86,9 +110,11 @@ def compare(result: Result, name: str = "feedrec") -> dict | None:
 
 
 def format_comparison(cmp: dict) -> str:
-    return (f"{cmp['method']} / {cmp['against']} {cmp['metric']}: {cmp['ratio']:.3f} "
-            f"({100 * cmp['level']:.0f}% CI {cmp['low']:.3f}-{cmp['high']:.3f}, paired bootstrap "
-            f"over {cmp['users']} users)")
+    return (
+        f"{cmp['method']} / {cmp['against']} {cmp['metric']}: {cmp['ratio']:.3f} "
+        f"({100 * cmp['level']:.0f}% CI {cmp['low']:.3f}-{cmp['high']:.3f}, paired bootstrap "
+        f"over {cmp['users']} users)"
+    )
 
 
 def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> None:
@@ -115,10 +141,21 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
             n = np.bincount(b, minlength=buckets)
             rate = np.bincount(b, weights=hit, minlength=buckets) / np.maximum(n, 1)
             x = (np.arange(buckets) + 0.5) / buckets * span / 3.6e6
-            ax.plot(x[n > 0], rate[n > 0], label=name, lw=2.5 if mine else 1.5,
-                    color="black" if mine else next(others), zorder=3 if mine else 2)
-        ax.axvspan((result.split_ts - t0) / 3.6e6, span / 3.6e6, color="grey", alpha=0.12,
-                   label="report window")
+            ax.plot(
+                x[n > 0],
+                rate[n > 0],
+                label=name,
+                lw=2.5 if mine else 1.5,
+                color="black" if mine else next(others),
+                zorder=3 if mine else 2,
+            )
+        ax.axvspan(
+            (result.split_ts - t0) / 3.6e6,
+            span / 3.6e6,
+            color="grey",
+            alpha=0.12,
+            label="report window",
+        )
     ax.set_xlabel("hours into the stream")
     ax.set_ylabel("HitRate@20 per slice")
     ax.set_ylim(bottom=0)
@@ -130,18 +167,23 @@ def write_chart(result: Result, path: Path, dataset: str, buckets: int = 20) -> 
     plt.close(fig)
 
 
-
-
 def _one_core() -> None:
     # Timings are per call on one core, as in a worker (and parallel runs do not thrash).
     torch.set_num_threads(1)
     set_threads(1)
 
 
-def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | None = None,
-                   chart: str | None = None, fav_as: str | None = None,
-                   limit: int | None = None, score_browse: bool = False,
-                   tune: bool = False, jobs: int | None = None) -> Result:
+def run_evaluation(
+    dataset: str,
+    methods: Sequence[str] = (),
+    json_path: str | None = None,
+    chart: str | None = None,
+    fav_as: str | None = None,
+    limit: int | None = None,
+    score_browse: bool = False,
+    tune: bool = False,
+    jobs: int | None = None,
+) -> Result:
     _one_core()
     # Input errors first, before minutes of evaluation: the dataset, where results go, extras.
     if sim_spec(dataset) is None:
@@ -149,8 +191,10 @@ def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | N
     for option, out_path in (("--json", json_path), ("--chart", chart)):
         parent = Path(out_path).resolve().parent if out_path else None
         if parent is not None and not parent.is_dir():
-            raise ConfigError(f"{option} {out_path}: directory {parent} does not exist; create "
-                              "it or write the file elsewhere")
+            raise ConfigError(
+                f"{option} {out_path}: directory {parent} does not exist; create "
+                "it or write the file elsewhere"
+            )
     names = list(dict.fromkeys(methods)) or list(DEFAULT_METHODS)
     try:
         for name in names:
@@ -161,13 +205,16 @@ def run_evaluation(dataset: str, methods: Sequence[str] = (), json_path: str | N
     jobs = jobs or os.cpu_count() or 1
     events = load_dataset(dataset, fav_as=fav_as, limit=limit)
     if not events:
-        raise DatasetError(f"{dataset}: no events to evaluate on (an empty file, or only "
-                           "behaviours that are dropped, such as Taobao 'fav' without --fav-as)")
+        raise DatasetError(
+            f"{dataset}: no events to evaluate on (an empty file, or only "
+            "behaviours that are dropped, such as Taobao 'fav' without --fav-as)"
+        )
     shown = Path(dataset).name if sim_spec(dataset) is None else dataset
     tuned: dict[str, Tuned] = {}
     if tune:
-        log.info("tuning %s on the first %.0f%% of the time span", ", ".join(names),
-                 100 * TUNE_SHARE)
+        log.info(
+            "tuning %s on the first %.0f%% of the time span", ", ".join(names), 100 * TUNE_SHARE
+        )
         tuned = tune_methods(events, names, TUNE_SHARE, jobs, setup=_one_core)
         for name, t in tuned.items():
             for variant, score in t.scores.items():

@@ -21,11 +21,19 @@ class RiverMF:
     """
 
     GRID: ClassVar[tuple[dict, ...]] = tuple(
-        {"l2": r, "seen": s} for r in (0.001, 0.01) for s in ("allow", "exclude"))
+        {"l2": r, "seen": s} for r in (0.001, 0.01) for s in ("allow", "exclude")
+    )
 
-    def __init__(self, n_factors: int = 32, lr: float = 0.05, l2: float = 0.001,
-                 negatives: int = 4, seen: str = "allow", seed: int = 0,
-                 weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        n_factors: int = 32,
+        lr: float = 0.05,
+        l2: float = 0.001,
+        negatives: int = 4,
+        seen: str = "allow",
+        seed: int = 0,
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         from river import optim, reco
 
         self.seen = check_seen(seen)
@@ -77,6 +85,8 @@ class RiverMF:
             scores += self._vec[:n] @ self.model.u_latents[user_id]
         if self.seen == "exclude":
             seen = self.histories.seen.get(user_id, set())
-            return [self.items.names[r]
-                    for r in top_rows(scores, k, lambda r: self.items.names[r] in seen)]
+            return [
+                self.items.names[r]
+                for r in top_rows(scores, k, lambda r: self.items.names[r] in seen)
+            ]
         return [self.items.names[r] for r in top_rows(scores, k)]

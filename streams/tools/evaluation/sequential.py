@@ -64,13 +64,24 @@ class SequentialRules:
         {"steps": 20, "decay": "none", "seen": "exclude"},
     )
 
-    def __init__(self, steps: int = 10, decay: str = "harmonic",
-                 half_life_s: float | None = None, typed: bool = False, sources: int = 1,
-                 recency: float = 0.5, seen: str = "first", first: int = 10,
-                 successors: int = 150, weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+    def __init__(
+        self,
+        steps: int = 10,
+        decay: str = "harmonic",
+        half_life_s: float | None = None,
+        typed: bool = False,
+        sources: int = 1,
+        recency: float = 0.5,
+        seen: str = "first",
+        first: int = 10,
+        successors: int = 150,
+        weights: Mapping[str, float] = EVENT_WEIGHTS,
+    ) -> None:
         if min(steps, sources, first, successors) < 1:
-            raise ValueError(f"steps, sources, first and successors must be >= 1, got {steps}, "
-                             f"{sources}, {first}, {successors}")
+            raise ValueError(
+                f"steps, sources, first and successors must be >= 1, got {steps}, "
+                f"{sources}, {first}, {successors}"
+            )
         if not 0 <= recency <= 1:
             raise ValueError(f"recency must be in [0, 1], got {recency}")
         self.steps, self.sources, self.recency = steps, sources, recency

@@ -73,8 +73,15 @@ class SessionPool:
     """What SKNN, V-SKNN and STAN share: sessions cut by gaps, the item -> sessions index, the
     users' recent items and what they saw, the popularity fill, and the final list."""
 
-    def __init__(self, k_neighbours: int, sample: int, session_len: int, gap_s: float,
-                 seen: str, index_cap: int | None = None) -> None:
+    def __init__(
+        self,
+        k_neighbours: int,
+        sample: int,
+        session_len: int,
+        gap_s: float,
+        seen: str,
+        index_cap: int | None = None,
+    ) -> None:
         if k_neighbours < 1 or sample < 1:
             raise ValueError(f"k_neighbours and sample must be >= 1, got {k_neighbours}, {sample}")
         self.index_cap = sample + 1 if index_cap is None else index_cap
@@ -101,8 +108,13 @@ class SessionPool:
 
     def learn(self, events: Sequence[Event]) -> None:
         self.popularity.learn(events)
-        sessions, latest, index, df, stamp = (self.sessions, self.latest, self.index, self.df,
-                                              self.stamp)
+        sessions, latest, index, df, stamp = (
+            self.sessions,
+            self.latest,
+            self.index,
+            self.df,
+            self.stamp,
+        )
         for e in events:
             self.histories.add(e)
             sid = latest.get(e.user_id)
@@ -198,15 +210,22 @@ class SessionKNN(SessionPool):
         {"variant": "vsknn", "weighting": "div"},
     )
 
-    def __init__(self, variant: str = "sknn", k_neighbours: int = 100, sample: int = 500,
-                 session_len: int = 10, gap_s: float = 1800.0, seen: str = "first",
-                 weighting: str = "linear", idf: bool = False,
-                 index_cap: int | None = None) -> None:
+    def __init__(
+        self,
+        variant: str = "sknn",
+        k_neighbours: int = 100,
+        sample: int = 500,
+        session_len: int = 10,
+        gap_s: float = 1800.0,
+        seen: str = "first",
+        weighting: str = "linear",
+        idf: bool = False,
+        index_cap: int | None = None,
+    ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; "
-                             f"got {weighting!r}")
+            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}")
         super().__init__(k_neighbours, sample, session_len, gap_s, seen, index_cap)
         self.variant, self.weighting, self.idf = variant, weighting, idf
 

@@ -57,10 +57,18 @@ class STAN(SessionPool):
         {"seen": "exclude"},
     )
 
-    def __init__(self, k_neighbours: int = 100, sample: int = 500, session_len: int = 10,
-                 gap_s: float = 1800.0, lambda_1: float | None = 1.02,
-                 lambda_2: float | None = 5 * DAY, lambda_3: float | None = 2.05,
-                 seen: str = "first", index_cap: int | None = None) -> None:
+    def __init__(
+        self,
+        k_neighbours: int = 100,
+        sample: int = 500,
+        session_len: int = 10,
+        gap_s: float = 1800.0,
+        lambda_1: float | None = 1.02,
+        lambda_2: float | None = 5 * DAY,
+        lambda_3: float | None = 2.05,
+        seen: str = "first",
+        index_cap: int | None = None,
+    ) -> None:
         super().__init__(k_neighbours, sample, session_len, gap_s, seen, index_cap)
         self.lambda_1 = _check("lambda_1", lambda_1)
         self.lambda_2 = _check("lambda_2", lambda_2)

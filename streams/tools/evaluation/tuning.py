@@ -40,8 +40,9 @@ def _init_worker(setup: Callable[[], None] | None) -> None:
         setup()
 
 
-def _run(events: Sequence[Event], specs: Mapping[str, Spec], tune_share: float,
-         score_browse: bool) -> Result:
+def _run(
+    events: Sequence[Event], specs: Mapping[str, Spec], tune_share: float, score_browse: bool
+) -> Result:
     methods = {key: make_method(name, **kw) for key, (name, kw) in specs.items()}
     return evaluate(events, methods, tune_share=tune_share, score_browse=score_browse)
 
@@ -60,9 +61,14 @@ def merge(results: Sequence[Result]) -> Result:
     return out
 
 
-def run_groups(events: Sequence[Event], groups: Sequence[Mapping[str, Spec]],
-               tune_share: float, jobs: int = 1, score_browse: bool = False,
-               setup: Callable[[], None] | None = None) -> Result:
+def run_groups(
+    events: Sequence[Event],
+    groups: Sequence[Mapping[str, Spec]],
+    tune_share: float,
+    jobs: int = 1,
+    score_browse: bool = False,
+    setup: Callable[[], None] | None = None,
+) -> Result:
     """Evaluate each group of methods in one pass over ``events``, ``jobs`` groups at a time
     (each in its own process when ``jobs > 1``; ``setup`` runs first in each), merged."""
     if jobs <= 1 or len(groups) <= 1:
@@ -70,8 +76,9 @@ def run_groups(events: Sequence[Event], groups: Sequence[Mapping[str, Spec]],
             setup()
         return merge([_run(events, g, tune_share, score_browse) for g in groups])
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(setup,)) as pool:
+    with ProcessPoolExecutor(
+        min(jobs, len(groups)), mp_context=ctx, initializer=_init_worker, initargs=(setup,)
+    ) as pool:
         futures = [pool.submit(_run, events, g, tune_share, score_browse) for g in groups]
         return merge([f.result() for f in futures])
 
@@ -87,24 +94,32 @@ class Tuned:
         return {"chosen": self.chosen, f"hit_rate@{k}": self.scores}
 
 
-def tune(events: Sequence[Event], names: Sequence[str], tune_share: float, jobs: int = 1,
-         setup: Callable[[], None] | None = None, k: int = 20) -> dict[str, Tuned]:
+def tune(
+    events: Sequence[Event],
+    names: Sequence[str],
+    tune_share: float,
+    jobs: int = 1,
+    setup: Callable[[], None] | None = None,
+    k: int = 20,
+) -> dict[str, Tuned]:
     """Per method, the variant of its grid with the best HitRate@``k`` on the tuning window
     (ties: the earlier variant); a method with a grid of one is not run."""
     head = tuning_window(events, tune_share)
     grids = {name: grid(name) for name in names}
-    groups = [{f"{name}|{label(v)}": (name, v) for v in variants}
-              for name, variants in grids.items() if len(variants) > 1]
+    groups = [
+        {f"{name}|{label(v)}": (name, v) for v in variants}
+        for name, variants in grids.items()
+        if len(variants) > 1
+    ]
     # Big grids are split so that the processes stay busy.
-    groups = [dict(list(g.items())[i:i + 6]) for g in groups for i in range(0, len(g), 6)]
+    groups = [dict(list(g.items())[i : i + 6]) for g in groups for i in range(0, len(g), 6)]
     result = run_groups(head, groups, 0.0, jobs, setup=setup) if groups else None
     out = {}
     for name, variants in grids.items():
         if len(variants) <= 1 or result is None:
             out[name] = Tuned(dict(variants[0]) if variants else {}, {})
             continue
-        scores = {label(v): result.report[f"{name}|{label(v)}"][f"hit_rate@{k}"]
-                  for v in variants}
+        scores = {label(v): result.report[f"{name}|{label(v)}"][f"hit_rate@{k}"] for v in variants}
         best = max(range(len(variants)), key=lambda i: (scores[label(variants[i])], -i))
         out[name] = Tuned(dict(variants[best]), scores)
     return out

@@ -43,9 +43,18 @@ def make(users: int = 64, items: int = 64, train_batch: int = 4) -> Pipeline:
 
 def records(n: int, items: int = 5, users: int = 3) -> list[Record]:
     return [
-        Record("clicks", k, msgspec.json.encode(
-            {"event_id": f"e{k}", "user_id": f"u{k % users}", "item_id": f"i{k % items}",
-             "ts": NOW - 1000 + k}))
+        Record(
+            "clicks",
+            k,
+            msgspec.json.encode(
+                {
+                    "event_id": f"e{k}",
+                    "user_id": f"u{k % users}",
+                    "item_id": f"i{k % items}",
+                    "ts": NOW - 1000 + k,
+                }
+            ),
+        )
         for k in range(n)
     ]
 
@@ -63,8 +72,11 @@ def test_only_the_record_the_pipeline_fails_on_is_dead_lettered(
 
     monkeypatch.setattr(pipeline, "process", fragile)
     batch = records(14)
-    batch[6] = Record("clicks", 6, msgspec.json.encode(
-        {"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}))
+    batch[6] = Record(
+        "clicks",
+        6,
+        msgspec.json.encode({"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}),
+    )
     effects = BatchRunner(pipeline).run(batch, {}.get)
     assert [(r.record.position, r.reason) for r in effects.refused] == [(6, "internal_error")]
     assert "a bug that this item triggers" in effects.refused[0].detail
@@ -93,11 +105,16 @@ def test_the_same_events_again_are_neither_applied_nor_learned_twice() -> None:
     version = pipeline.version
     again = runner.run(batch, first.states.get)
     assert again.result.replayed == 9 and again.result.counts == {
-        "browse": 0, "click": 0, "cart": 0, "purchase": 0}
+        "browse": 0,
+        "click": 0,
+        "cart": 0,
+        "purchase": 0,
+    }
     assert again.recommendations == []
     assert pipeline.version == version and pipeline.learn.pending == 0
     assert {u: load_state(raw).counts for u, raw in again.states.items()} == {
-        u: load_state(raw).counts for u, raw in first.states.items()}
+        u: load_state(raw).counts for u, raw in first.states.items()
+    }
 
 
 def test_an_event_the_gradient_step_fails_on_is_skipped_and_dead_lettered(

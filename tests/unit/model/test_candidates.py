@@ -76,8 +76,13 @@ def test_covisits_state_round_trip() -> None:
 
 
 def test_top_per_group() -> None:
-    out = top_per_group(np.array([1, 0, 1, 1]), np.array([10, 11, 12, 13]),
-                        np.array([0.5, 1.0, 2.0, 1.0]), n_groups=3, k=2)
+    out = top_per_group(
+        np.array([1, 0, 1, 1]),
+        np.array([10, 11, 12, 13]),
+        np.array([0.5, 1.0, 2.0, 1.0]),
+        n_groups=3,
+        k=2,
+    )
     assert out.tolist() == [[11, -1], [12, 13], [-1, -1]]
 
 
@@ -140,9 +145,16 @@ def test_other_open_sessions_bring_their_items_and_categories() -> None:
     # The user's latest event is on item 2 (category 0); another open session of theirs is on
     # item 13 (category 1): it and its category's trending items 19, 18, 17 are candidates.
     hist = np.array([[2, 3]])
-    cand, feats, _ = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
-                                  np.full((1, 1), -1), stats, now_ms=1000,
-                                  others=np.array([[13, -1]]))
+    cand, feats, _ = sources.collect(
+        hist,
+        np.full((1, 1), -1),
+        np.full((1, 1), -1),
+        [b""],
+        np.full((1, 1), -1),
+        stats,
+        now_ms=1000,
+        others=np.array([[13, -1]]),
+    )
     f = {int(r): feats[0, j] for j, r in enumerate(cand[0]) if r >= 0}
     assert {13, 19, 18, 17, 9, 8, 7} <= set(f)
     assert f[13][col["other_session"]] == 1.0 and f[2][col["other_session"]] == 0.0
@@ -151,8 +163,15 @@ def test_other_open_sessions_bring_their_items_and_categories() -> None:
     # Both sessions' categories are what the user is shopping in now.
     assert f[19][col["latest_category"]] == f[9][col["latest_category"]] == 1.0
     # Without other sessions nothing changes and the new columns stay 0.
-    alone, feats_alone, _ = sources.collect(hist, np.full((1, 1), -1), np.full((1, 1), -1), [b""],
-                                         np.full((1, 1), -1), stats, now_ms=1000)
+    alone, feats_alone, _ = sources.collect(
+        hist,
+        np.full((1, 1), -1),
+        np.full((1, 1), -1),
+        [b""],
+        np.full((1, 1), -1),
+        stats,
+        now_ms=1000,
+    )
     assert not set(alone[0].tolist()) & {13, 17}
     assert (feats_alone[..., [col["other_session"], col["other_category"]]] == 0).all()
 
@@ -161,7 +180,7 @@ def test_trending_skips_unavailable_items() -> None:
     sources, stats = shop()
     stats.available[19] = False
     sources.refresh(stats, 20, now_s=100.0)
-    assert sources.sources['trending'].rows.tolist() == [18, 17]
+    assert sources.sources["trending"].rows.tolist() == [18, 17]
     assert sources.category.by_category[1].tolist() == [18, 17, 16]
 
 
@@ -210,8 +229,9 @@ def test_ranker_learns_what_predicts_the_target_in_each_context() -> None:
     context = np.arange(b) % 2
     for _ in range(300):
         feats = rng.random((b, c, f))
-        target = np.where(context == 0, feats[:, :, 2].argmax(axis=1),
-                          feats[:, :, 3].argmax(axis=1))
+        target = np.where(
+            context == 0, feats[:, :, 2].argmax(axis=1), feats[:, :, 3].argmax(axis=1)
+        )
         ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b), context)
     feats = rng.random((b, c, f))
     ok = np.ones((b, c), bool)
@@ -235,8 +255,9 @@ def test_ranker_learns_what_predicts_the_target_in_each_context() -> None:
 def test_ranker_state_round_trip() -> None:
     ranker = OnlineRanker(contexts=3)
     feats = np.random.default_rng(1).random((4, 5, len(FEATURES)))
-    ranker.learn(feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4),
-                 np.array([0, 1, 2, 1]))
+    ranker.learn(
+        feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4), np.array([0, 1, 2, 1])
+    )
     other = OnlineRanker(contexts=3)
     other.load(ranker.state())
     assert other.as_dict() == ranker.as_dict() and other.steps == 1

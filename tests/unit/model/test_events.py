@@ -32,8 +32,14 @@ def reason_of(value: bytes | None, topic: str = "events.click", **limits: int) -
 
 def test_good_event_gets_type_from_topic() -> None:
     events, rejected = decode_events(
-        [rec(good(price=9.5, quantity=2, category="shoes", rec_id="r1", position=3),
-             "events.purchase")], NOW)
+        [
+            rec(
+                good(price=9.5, quantity=2, category="shoes", rec_id="r1", position=3),
+                "events.purchase",
+            )
+        ],
+        NOW,
+    )
     assert rejected == []
     (ev,) = events
     assert (ev.event_type, ev.item_id, ev.price, ev.position) == ("purchase", "i1", 9.5, 3)
@@ -127,8 +133,11 @@ def test_poison_records_are_rejected_with_their_reason(value: bytes, reason: str
 def test_deep_nesting_is_refused_as_too_deep_and_the_records_beside_it_pass() -> None:
     poison = good()[:-1] + b',"x":' + nested(DEEP) + b"}"
     assert len(poison) < 3000
-    records = [rec(good(event_id="a"), offset=0), rec(poison, offset=1),
-               rec(good(event_id="b"), offset=2)]
+    records = [
+        rec(good(event_id="a"), offset=0),
+        rec(poison, offset=1),
+        rec(good(event_id="b"), offset=2),
+    ]
     events, rejected = decode_events(records, NOW)
     assert [e.event_id for e in events] == ["a", "b"]
     ((bad),) = rejected

@@ -15,8 +15,9 @@ from feedrec.model.twotower import ModelConfig
 NOW = 1_700_000_000_000
 
 
-def make(train_batch: int = 256, delay: float = 3600.0, lr: float = 0.02, ranker_sample: int = 32,
-         **rank) -> Pipeline:
+def make(
+    train_batch: int = 256, delay: float = 3600.0, lr: float = 0.02, ranker_sample: int = 32, **rank
+) -> Pipeline:
     cfg = PipelineConfig(
         model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4, lr=lr),
         ranking=RankConfig(**{"top_n": 5, "candidates": 20, "max_per_category": 0, **rank}),
@@ -177,7 +178,8 @@ def test_the_ranker_learns_from_what_users_do_next() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"train_batch": 0}, {"train_max_delay_s": -1.0}, {"ranker_sample": -1}])
+    "bad", [{"train_batch": 0}, {"train_max_delay_s": -1.0}, {"ranker_sample": -1}]
+)
 def test_config_refuses_nonsense(bad: dict) -> None:
     with pytest.raises(ValueError):
         PipelineConfig(**bad)

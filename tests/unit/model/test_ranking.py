@@ -11,7 +11,6 @@ def described(rows: np.ndarray, stats: ItemStats) -> tuple[np.ndarray, np.ndarra
     return stats.available[np.maximum(rows, 0)], stats.category_of(rows)
 
 
-
 def stats_with_categories(cats: list[int]) -> ItemStats:
     st = ItemStats(len(cats))
     st.category[:] = cats
@@ -51,8 +50,7 @@ def test_the_category_a_user_is_shopping_in_is_not_capped() -> None:
     rows = np.arange(6)[None, :].repeat(2, axis=0)
     scores = np.linspace(1.0, 0.5, 6, dtype=np.float32)[None, :].repeat(2, axis=0)
     cfg = RankConfig(top_n=5, candidates=6, max_per_category=2)
-    capped, free = rank(rows, scores, [set(), set()], cfg, *described(rows, st),
-                        current=[[8], [7]])
+    capped, free = rank(rows, scores, [set(), set()], cfg, *described(rows, st), current=[[8], [7]])
     assert [r for r, _ in capped] == [0, 1, 4, 5]
     assert [r for r, _ in free] == [0, 1, 2, 3, 4]
 

@@ -39,8 +39,9 @@ def test_refresher_batches_by_count_and_tracks_evictions(kind: str) -> None:
     assert ref.maybe_refresh(now=0.0) == 1  # the first push is due at once
     model.learn_many(np.array([0]), np.array([1]), np.ones(1, np.float32), np.full((1, 4), -1))
     assert ref.maybe_refresh(now=1.0) == 0 and ref.pending == 1
-    model.learn_many(np.array([0, 1]), np.array([2, 3]), np.ones(2, np.float32),
-                     np.full((2, 4), -1))
+    model.learn_many(
+        np.array([0, 1]), np.array([2, 3]), np.ones(2, np.float32), np.full((2, 4), -1)
+    )
     assert ref.maybe_refresh(now=2.0) == 3  # min_changes reached
     assert len(idx) == 4 and ref.last_pushed == 3 and ref.last_duration >= 0
     # Eviction: row 2 is reset for a new item and must leave the index until learnt again.
@@ -67,4 +68,3 @@ def test_full_rebuild_holds_exactly_the_rows_in_use(kind: str) -> None:
     ids, scores = idx.search(model.item_vectors(np.array([0, 1, 2])), 3)
     assert set(ids.reshape(-1).tolist()) == {0, 1, 2}
     assert ref.maybe_refresh(now=1e9) == 0  # nothing pending after a rebuild
-

@@ -40,26 +40,30 @@ def test_contains_checks_each_user_against_their_own_filters() -> None:
     b, _ = seen.add_many(b"", 0, ["z"])
     keys = seen.item_keys(["x", "z", "y", "q"])
     got = seen.contains([a, b, b""], np.stack([keys, keys, keys]))
-    assert got.tolist() == [[True, False, True, False], [False, True, False, False],
-                            [False] * 4]
+    assert got.tolist() == [[True, False, True, False], [False, True, False, False], [False] * 4]
     assert seen.item_key("x") == seen.item_key("x") != seen.item_key("y")
 
 
 def test_state_counts_feedback_on_items_the_user_had() -> None:
     st = load_state(None)
     limits = StateLimits(history_len=2)
-    evs = [Event(f"e{n}", "u", item, NOW + n, event_type=kind)
-           for n, (item, kind) in enumerate([("a", "browse"), ("b", "browse"), ("c", "browse")])]
+    evs = [
+        Event(f"e{n}", "u", item, NOW + n, event_type=kind)
+        for n, (item, kind) in enumerate([("a", "browse"), ("b", "browse"), ("c", "browse")])
+    ]
     out = apply_events(st, evs, limits)
     assert out.repeats == 0 and st.recent == ["c", "b"]
     # "a" fell out of the recent items but not out of the filter; "d" is new.
-    later = [Event("e9", "u", "a", NOW + 9, event_type="cart"),
-             Event("e10", "u", "d", NOW + 10, event_type="click")]
+    later = [
+        Event("e9", "u", "a", NOW + 9, event_type="cart"),
+        Event("e10", "u", "d", NOW + 10, event_type="click"),
+    ]
     out = apply_events(st, later, limits)
     assert (out.feedback, out.returning, out.repeats) == (2, 2, 1)
     # A user's first event cannot be a repeat and does not count towards the share.
-    first = apply_events(load_state(None), [Event("n1", "new", "a", NOW, event_type="cart")],
-                         limits)
+    first = apply_events(
+        load_state(None), [Event("n1", "new", "a", NOW, event_type="cart")], limits
+    )
     assert (first.feedback, first.returning, first.repeats) == (1, 0, 0)
     assert seen.has(st.seen, "d")
 

@@ -21,10 +21,23 @@ from feedrec.model.state import (
 LIMITS = StateLimits(history_len=3, purchased_len=2, dedupe_window=4, browse_rec_interval_ms=1000)
 
 
-def ev(i: int, kind: str = "browse", item: str | None = None, ts: int | None = None,
-       rec_id: str | None = None, session: str | None = None) -> Event:
-    return Event(f"e{i}", "u", item or f"i{i}", ts if ts is not None else 10_000 + i,
-                 session_id=session, rec_id=rec_id, event_type=kind)
+def ev(
+    i: int,
+    kind: str = "browse",
+    item: str | None = None,
+    ts: int | None = None,
+    rec_id: str | None = None,
+    session: str | None = None,
+) -> Event:
+    return Event(
+        f"e{i}",
+        "u",
+        item or f"i{i}",
+        ts if ts is not None else 10_000 + i,
+        session_id=session,
+        rec_id=rec_id,
+        event_type=kind,
+    )
 
 
 def test_round_trip_and_defaults() -> None:
@@ -75,8 +88,12 @@ def test_hits_and_rec_clicks_are_judged_against_the_last_list() -> None:
     st = UserState(last_rec_id="r1", last_rec_items=["a", "b"])
     out = apply_events(
         st,
-        [ev(1, "click", item="a", rec_id="r1"), ev(2, "cart", item="z"), ev(3, "browse", item="b"),
-         ev(4, "click", item="b", rec_id="old")],
+        [
+            ev(1, "click", item="a", rec_id="r1"),
+            ev(2, "cart", item="z"),
+            ev(3, "browse", item="b"),
+            ev(4, "click", item="b", rec_id="old"),
+        ],
         LIMITS,
     )
     assert (out.feedback, out.hits, out.rec_clicks) == (3, 2, 1)
@@ -103,8 +120,14 @@ def test_contexts_say_what_the_user_did_last() -> None:
 
 def test_sessions_are_remembered_with_their_latest_item_and_gaps() -> None:
     st = UserState()
-    evs = [ev(1, session="a", ts=1000), ev(2, session="b", ts=2000), ev(3, session="a", ts=4000),
-           ev(4, session="c", ts=4500), ev(5, session="d", ts=5000), ev(6, ts=5100)]
+    evs = [
+        ev(1, session="a", ts=1000),
+        ev(2, session="b", ts=2000),
+        ev(3, session="a", ts=4000),
+        ev(4, session="c", ts=4500),
+        ev(5, session="d", ts=5000),
+        ev(6, ts=5100),
+    ]
     out = apply_events(st, evs, LIMITS)
     # Most recent first, at most MAX_SESSIONS; an event without a session id changes nothing.
     assert MAX_SESSIONS == 3
@@ -122,12 +145,24 @@ def test_other_sessions_are_those_still_open() -> None:
     assert other_sessions(sessions[:1], now_ms=5000, open_ms=10_000) == []
     # Each context holds the sessions as they were just before its event.
     st = UserState()
-    out = apply_events(st, [ev(1, session="a", ts=1000), ev(2, session="b", ts=1500),
-                            ev(3, session="b", ts=9000), ev(4, session="a", ts=9500)], LIMITS)
-    assert [other_sessions(c.sessions, e.ts, 1000) for c, e in zip(out.contexts, out.accepted, strict=True)
-            ] == [[], [], [], []]
-    assert [other_sessions(c.sessions, e.ts, 10_000) for c, e in zip(out.contexts, out.accepted, strict=True)
-            ] == [[], [], ["i1"], ["i1"]]
+    out = apply_events(
+        st,
+        [
+            ev(1, session="a", ts=1000),
+            ev(2, session="b", ts=1500),
+            ev(3, session="b", ts=9000),
+            ev(4, session="a", ts=9500),
+        ],
+        LIMITS,
+    )
+    assert [
+        other_sessions(c.sessions, e.ts, 1000)
+        for c, e in zip(out.contexts, out.accepted, strict=True)
+    ] == [[], [], [], []]
+    assert [
+        other_sessions(c.sessions, e.ts, 10_000)
+        for c, e in zip(out.contexts, out.accepted, strict=True)
+    ] == [[], [], ["i1"], ["i1"]]
     assert out.contexts[3].sessions == [("b", "i3", 9000), ("a", "i1", 1000)]
 
 

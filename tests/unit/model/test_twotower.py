@@ -5,8 +5,9 @@ import pytest
 
 from feedrec.model.twotower import EmbeddingModel, ModelConfig
 
-CFG = ModelConfig(dim=16, user_capacity=64, item_capacity=200, history_len=5, negatives=32,
-                  lr=0.05, seed=3)
+CFG = ModelConfig(
+    dim=16, user_capacity=64, item_capacity=200, history_len=5, negatives=32, lr=0.05, seed=3
+)
 
 
 def synthetic_batches(n_batches: int, seed: int = 0):
@@ -71,8 +72,12 @@ def test_mismatched_checkpoint_is_refused() -> None:
 
 def test_dirty_rows_and_resets() -> None:
     m = EmbeddingModel(CFG, device="cpu")
-    m.learn_many(np.array([1, 2]), np.array([5, 6]), np.ones(2, np.float32),
-                 np.array([[7, -1, -1, -1, -1], [-1] * 5]))
+    m.learn_many(
+        np.array([1, 2]),
+        np.array([5, 6]),
+        np.ones(2, np.float32),
+        np.array([[7, -1, -1, -1, -1], [-1] * 5]),
+    )
     dirty = set(m.pop_dirty_items().tolist())
     assert {5, 6, 7} <= dirty
     assert m.pop_dirty_items().size == 0
@@ -131,8 +136,12 @@ def test_unknown_users_and_zero_weights_are_safe() -> None:
 def test_bad_rows_fail_with_a_clear_message() -> None:
     m = EmbeddingModel(CFG, device="cpu")
     with pytest.raises(ValueError, match="item rows"):
-        m.learn_many(np.array([0]), np.array([CFG.item_capacity]), np.ones(1, np.float32),
-                     np.full((1, 5), -1))
+        m.learn_many(
+            np.array([0]),
+            np.array([CFG.item_capacity]),
+            np.ones(1, np.float32),
+            np.full((1, 5), -1),
+        )
     with pytest.raises(ValueError, match="same length"):
         m.learn_many(np.array([0, 1]), np.array([3]), np.ones(1, np.float32), np.full((1, 5), -1))
 
@@ -159,8 +168,12 @@ def test_seeded_runs_with_histories_are_identical() -> None:
         rng = np.random.default_rng(5)
         loss = 0.0
         for _ in range(5):
-            loss = m.learn_many(rng.integers(0, 64, 32), rng.integers(0, 200, 32),
-                                rng.random(32, dtype=np.float32), rng.integers(-1, 200, (32, 5)))
+            loss = m.learn_many(
+                rng.integers(0, 64, 32),
+                rng.integers(0, 200, 32),
+                rng.random(32, dtype=np.float32),
+                rng.integers(-1, 200, (32, 5)),
+            )
         return loss, m.user_vectors(np.arange(8), rng.integers(-1, 200, (8, 5)))
 
     (la, va), (lb, vb) = run(), run()
@@ -177,8 +190,9 @@ def test_scores_of_padding_are_minus_inf_and_histories_may_be_short() -> None:
 
 def test_ranks_the_liked_item_above_random_ones() -> None:
     """Each user has one favourite item; after training it beats random items for most users."""
-    cfg = ModelConfig(dim=16, user_capacity=100, item_capacity=1000, history_len=5,
-                      negatives=32, seed=1)
+    cfg = ModelConfig(
+        dim=16, user_capacity=100, item_capacity=1000, history_len=5, negatives=32, seed=1
+    )
     m = EmbeddingModel(cfg, device="cpu")
     rng = np.random.default_rng(0)
     fav = rng.permutation(1000)[:100]
@@ -196,6 +210,10 @@ def test_learn_many_handles_a_production_sized_batch() -> None:
     m = EmbeddingModel(cfg, device="cpu")
     rng = np.random.default_rng(0)
     hist = rng.integers(-1, 5000, (1000, 20))
-    loss = m.learn_many(rng.integers(0, 5000, 1000), rng.integers(0, 5000, 1000),
-                        rng.random(1000, dtype=np.float32), hist)
+    loss = m.learn_many(
+        rng.integers(0, 5000, 1000),
+        rng.integers(0, 5000, 1000),
+        rng.random(1000, dtype=np.float32),
+        hist,
+    )
     assert np.isfinite(loss) and m.version == 1

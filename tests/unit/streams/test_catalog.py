@@ -85,33 +85,53 @@ class Broker:
             self.broker.closed += 1
 
 
-def make(broker: Broker, reject: Callable[[Rejection], None]
-         ) -> tuple[CatalogTailer, list[CatalogItem]]:
+def make(
+    broker: Broker, reject: Callable[[Rejection], None]
+) -> tuple[CatalogTailer, list[CatalogItem]]:
     pending: list[CatalogItem] = []
-    tailer = CatalogTailer("fake:9092", pending.append, reject=reject, consumer_factory=broker,
-                           retry_s=0.0)
+    tailer = CatalogTailer(
+        "fake:9092", pending.append, reject=reject, consumer_factory=broker, retry_s=0.0
+    )
     broker.tailer = tailer
     return tailer, pending
 
 
 def test_poison_errors_and_a_failed_consumer_cost_the_catalogue_nothing() -> None:
-    broker = Broker([
-        None,  # the broker is not there yet
-        [[Msg(0, 0, b'{"item_id":"i1"}'), Msg(0, 1, DEEP),
-          Msg(0, -1, None, KafkaError(KafkaError._TRANSPORT)), Msg(1, 0, b'{"item_id":"i2"}'),
-          Msg(1, 1, None)],
-         KafkaException(KafkaError(KafkaError._TRANSPORT))],  # the consumer fails
-        [[Msg(0, 2, b'{"item_id":""}'), Msg(0, 3, b'{"item_id":"i3","available":false}'),
-          Msg(0, 4, b"{\xff")]],
-    ])
+    broker = Broker(
+        [
+            None,  # the broker is not there yet
+            [
+                [
+                    Msg(0, 0, b'{"item_id":"i1"}'),
+                    Msg(0, 1, DEEP),
+                    Msg(0, -1, None, KafkaError(KafkaError._TRANSPORT)),
+                    Msg(1, 0, b'{"item_id":"i2"}'),
+                    Msg(1, 1, None),
+                ],
+                KafkaException(KafkaError(KafkaError._TRANSPORT)),
+            ],  # the consumer fails
+            [
+                [
+                    Msg(0, 2, b'{"item_id":""}'),
+                    Msg(0, 3, b'{"item_id":"i3","available":false}'),
+                    Msg(0, 4, b"{\xff"),
+                ]
+            ],
+        ]
+    )
     refused: list[Rejection] = []
     tailer, pending = make(broker, refused.append)
     tailer.run()
-    assert [(i.item_id, i.available) for i in pending] == [("i1", True), ("i2", True),
-                                                           ("i3", False)]
+    assert [(i.item_id, i.available) for i in pending] == [
+        ("i1", True),
+        ("i2", True),
+        ("i3", False),
+    ]
     assert [(r.record.topic, r.record.partition, r.record.offset, r.reason) for r in refused] == [
-        (ITEMS_TOPIC, 0, 1, "bad_json"), (ITEMS_TOPIC, 0, 2, "bad_id"),
-        (ITEMS_TOPIC, 0, 4, "not_utf8")]
+        (ITEMS_TOPIC, 0, 1, "bad_json"),
+        (ITEMS_TOPIC, 0, 2, "bad_id"),
+        (ITEMS_TOPIC, 0, 4, "not_utf8"),
+    ]
     assert "nests too deep" in refused[0].detail
     assert refused[0].record.value == DEEP and refused[0].record.key == b"k1"
     # The new consumer resumed after the last record read, not from the start.

@@ -76,8 +76,11 @@ def test_a_pipeline_snapshot_round_trips_through_a_checkpoint_file(tmp_path) -> 
     from feedrec.model.twotower import ModelConfig
 
     now = 1_700_000_000_000
-    cfg = PipelineConfig(model=ModelConfig(dim=8, user_capacity=16, item_capacity=32),
-                         train_batch=4, index_refresh_interval_s=0.0)
+    cfg = PipelineConfig(
+        model=ModelConfig(dim=8, user_capacity=16, item_capacity=32),
+        train_batch=4,
+        index_refresh_interval_s=0.0,
+    )
 
     def pipeline() -> Pipeline:
         return Pipeline.build(cfg, device="cpu", index_kind="exact", clock=ManualClock(now))

@@ -54,20 +54,24 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return one_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("command", [["replay"], ["evaluate", "--method", "popularity",
-                                                   "--dataset"]])
-def test_a_missing_dataset_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                    command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [["replay"], ["evaluate", "--method", "popularity", "--dataset"]]
+)
+def test_a_missing_dataset_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
     missing = tmp_path / "nope.csv"
     line = fails(capsys, *command, str(missing))
     assert f"{missing}: no such file" in line
     assert "Taobao UserBehavior or generic CSV" in line
 
 
-@pytest.mark.parametrize("command", [["replay"], ["evaluate", "--method", "popularity",
-                                                   "--dataset"]])
-def test_a_directory_as_dataset_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                         command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [["replay"], ["evaluate", "--method", "popularity", "--dataset"]]
+)
+def test_a_directory_as_dataset_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
     line = fails(capsys, *command, str(tmp_path))
     assert f"{tmp_path}: a directory, not a file" in line
 
@@ -87,8 +91,9 @@ def test_sim_sizes() -> None:
         load_dataset("sim:x")
 
 
-def test_an_empty_dataset_is_refused_before_evaluating(capsys: pytest.CaptureFixture[str],
-                                                       tmp_path: Path) -> None:
+def test_an_empty_dataset_is_refused_before_evaluating(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     line = fails(capsys, "evaluate", "--method", "popularity", "--dataset", str(empty))
@@ -99,8 +104,9 @@ def test_an_output_in_a_missing_directory_fails_before_evaluating(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "no-such-dir" / "out.json"
-    line = fails(capsys, "evaluate", "--method", "popularity", "--dataset", "sim:100",
-                 "--json", str(target))
+    line = fails(
+        capsys, "evaluate", "--method", "popularity", "--dataset", "sim:100", "--json", str(target)
+    )
     assert f"--json {target}: directory {target.parent} does not exist" in line
 
 
@@ -114,18 +120,18 @@ def test_check_dataset_accepts_a_file(tmp_path: Path) -> None:
     ("value", "needle"),
     [("70000", "must be a TCP port"), ("-1", "must be a TCP port"), ("abc", "must be a TCP")],
 )
-def test_a_bad_metrics_port_names_the_variable(capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch, value: str,
-                                               needle: str) -> None:
+def test_a_bad_metrics_port_names_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str, needle: str
+) -> None:
     monkeypatch.setenv("FEEDREC_METRICS_PORT", value)
     line = fails(capsys, "worker")
     assert f"FEEDREC_METRICS_PORT={value!r} is invalid" in line
     assert needle in line
 
 
-def test_an_unusable_data_dir_names_the_variable(capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path: Path) -> None:
+def test_an_unusable_data_dir_names_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("FEEDREC_DATA_DIR", str(blocker / "data"))
@@ -134,8 +140,9 @@ def test_an_unusable_data_dir_names_the_variable(capsys: pytest.CaptureFixture[s
     assert "writable directory" in line
 
 
-def test_a_bad_connect_timeout_names_the_variable(capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_connect_timeout_names_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FEEDREC_CONNECT_TIMEOUT_S", "0")
     line = fails(capsys, "simulate", "--duration", "1")
     assert "FEEDREC_CONNECT_TIMEOUT_S='0' is invalid: must be a positive number" in line
@@ -157,8 +164,9 @@ def test_a_bad_connect_timeout_names_the_variable(capsys: pytest.CaptureFixture[
         ([], "required: command"),
     ],
 )
-def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
-                                   needle: str) -> None:
+def test_usage_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
     line = usage_error(capsys, *argv)
     assert needle in line
     assert "-h`" in line
@@ -175,7 +183,6 @@ def test_verbose_adds_the_traceback(capsys: pytest.CaptureFixture[str], tmp_path
 def test_exit_statuses() -> None:
     assert FeedrecError.exit_code == ConfigError.exit_code == DatasetError.exit_code == 2
     assert WorkerCrashed("x").exit_code == 1
-
 
 
 def test_a_truncated_gzip_dataset_is_a_format_error(tmp_path: Path) -> None:

@@ -27,8 +27,13 @@ from feedrec.streams.records import Record, Rejection
 from feedrec.streams.topics import DLQ_TOPIC
 
 
-def rejection(value: bytes | None, key: bytes | None = b"u1", reason: str = "bad_json",
-              detail: str = "JSON is malformed", topic: str = "events.click") -> Rejection:
+def rejection(
+    value: bytes | None,
+    key: bytes | None = b"u1",
+    reason: str = "bad_json",
+    detail: str = "JSON is malformed",
+    topic: str = "events.click",
+) -> Rejection:
     return Refused(Record(topic, 3, 1234, value, key), reason, detail)
 
 
@@ -42,9 +47,13 @@ def test_a_dead_letter_is_the_record_byte_for_byte_with_its_coordinates() -> Non
     value = b'{"event_id":"\xff\xfe"} trailing \x00 bytes'
     key, got, headers = dead_letter(rejection(value, reason="not_utf8", detail="bad byte"))
     assert key == b"u1" and got == value
-    assert dict(headers) == {"feedrec.reason": b"not_utf8", "feedrec.detail": b"bad byte",
-                             "feedrec.topic": b"events.click", "feedrec.partition": b"3",
-                             "feedrec.offset": b"1234"}
+    assert dict(headers) == {
+        "feedrec.reason": b"not_utf8",
+        "feedrec.detail": b"bad byte",
+        "feedrec.topic": b"events.click",
+        "feedrec.partition": b"3",
+        "feedrec.offset": b"1234",
+    }
 
 
 def test_a_tombstone_stays_a_tombstone_and_an_empty_value_stays_empty() -> None:
@@ -63,8 +72,11 @@ def test_a_letter_over_the_copy_limit_is_a_reference_with_size_and_digest() -> N
     assert headers["feedrec.size"] == b"500"
     assert headers["feedrec.sha256"] == hashlib.sha256(b"x" * 500).hexdigest().encode()
     assert headers["feedrec.reason"] == b"bad_json"
-    assert (headers["feedrec.topic"], headers["feedrec.partition"],
-            headers["feedrec.offset"]) == (b"events.click", b"3", b"1234")
+    assert (headers["feedrec.topic"], headers["feedrec.partition"], headers["feedrec.offset"]) == (
+        b"events.click",
+        b"3",
+        b"1234",
+    )
     assert b"not copied" in headers["feedrec.detail"]
     assert letter_size(*letter) < 1000
 

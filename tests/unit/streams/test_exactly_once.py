@@ -75,7 +75,9 @@ def make_log(seed: int, users: int = 6, per_user: int = 60) -> dict[tuple[str, i
     """Each user's events on the four topics, keyed to one partition; a few bad records and a
     producer's repeated event ids among them."""
     rng = random.Random(seed)
-    log: dict[tuple[str, int], list[Record]] = {(t, p): [] for t in TOPICS for p in range(PARTITIONS)}
+    log: dict[tuple[str, int], list[Record]] = {
+        (t, p): [] for t in TOPICS for p in range(PARTITIONS)
+    }
     stream = []
     for u in range(users):
         for n in range(per_user):
@@ -90,8 +92,14 @@ def make_log(seed: int, users: int = 6, per_user: int = 60) -> dict[tuple[str, i
         if rng.random() < 0.03:
             value = b'{"event_id": "bad", "user_id": ' + user.encode()  # truncated JSON
         else:
-            value = msgspec.json.encode({"event_id": f"{user}-{n}", "user_id": user,
-                                         "item_id": f"i{rng.randrange(30)}", "ts": ts})
+            value = msgspec.json.encode(
+                {
+                    "event_id": f"{user}-{n}",
+                    "user_id": user,
+                    "item_id": f"i{rng.randrange(30)}",
+                    "ts": ts,
+                }
+            )
         part.append(Record(topic, partition, len(part), value, user.encode()))
         if rng.random() < 0.03:  # a producer's retry: the same record again
             part.append(Record(topic, partition, len(part), value, user.encode()))
@@ -119,8 +127,9 @@ class Crash(Exception):
 class Worker:
     """The adapter's order of operations over the simulated log; crashes where it is told to."""
 
-    def __init__(self, log: dict[tuple[str, int], list[Record]], durable: Durable,
-                 rng: random.Random) -> None:
+    def __init__(
+        self, log: dict[tuple[str, int], list[Record]], durable: Durable, rng: random.Random
+    ) -> None:
         self.log = log
         self.durable = durable
         self.rng = rng
@@ -135,8 +144,11 @@ class Worker:
         resume = self.pipeline.learn.resume_offsets()
         self.position = {}
         for tp in log:
-            at = [o for o in (durable.committed.get(tp, -1), resume.get(source_name(*tp), -1))
-                  if o >= 0]
+            at = [
+                o
+                for o in (durable.committed.get(tp, -1), resume.get(source_name(*tp), -1))
+                if o >= 0
+            ]
             self.position[tp] = min(at) if at else 0
         if self.pipeline.learn.begin({source_name(*tp): at for tp, at in self.position.items()}):
             self.checkpoint()
@@ -216,8 +228,12 @@ def offsets_of(records: list[Record]) -> dict[tuple[str, int], int]:
     return out
 
 
-def run(log: dict[tuple[str, int], list[Record]], crashes: dict[int, str], seed: int,
-        checkpoint_every: int = 4) -> tuple[Durable, list[str], int]:
+def run(
+    log: dict[tuple[str, int], list[Record]],
+    crashes: dict[int, str],
+    seed: int,
+    checkpoint_every: int = 4,
+) -> tuple[Durable, list[str], int]:
     """Process the whole log, crashing before batch ``i`` of a worker's life at ``crashes[i]``
     (counted over the run); returns what is durable, the ids learned, and the restarts."""
     durable = Durable()
@@ -273,8 +289,12 @@ def reference(log: dict[tuple[str, int], list[Record]]) -> tuple[Durable, list[s
     return durable, learned
 
 
-def check(log: dict[tuple[str, int], list[Record]], durable: Durable, learned: list[str],
-          reference: tuple[Durable, list[str]]) -> None:
+def check(
+    log: dict[tuple[str, int], list[Record]],
+    durable: Durable,
+    learned: list[str],
+    reference: tuple[Durable, list[str]],
+) -> None:
     ref, ref_learned = reference
     got, want = durable_states(durable), durable_states(ref)
     assert got.keys() == want.keys()
@@ -288,8 +308,12 @@ def check(log: dict[tuple[str, int], list[Record]], durable: Durable, learned: l
     extra = Counter(learned) - Counter(ref_learned)
     assert not Counter(ref_learned) - Counter(learned), "an event was never learned"
     assert set(extra) <= repeated_ids(log), "an event was learned twice"
-    bad = {(r.topic, r.partition, r.offset) for recs in log.values() for r in recs
-           if not r.value.endswith(b"}")}
+    bad = {
+        (r.topic, r.partition, r.offset)
+        for recs in log.values()
+        for r in recs
+        if not r.value.endswith(b"}")
+    }
     assert {(r.topic, r.partition, r.offset) for r in durable.dead_letters} == bad
 
 
@@ -307,8 +331,10 @@ def test_a_crash_free_run_applies_every_event_once(
 @pytest.mark.parametrize("step", STEPS)
 @pytest.mark.parametrize("batch", [0, 3, 4, 9])
 def test_a_crash_at_any_step_of_a_batch_costs_nothing(
-    log: dict[tuple[str, int], list[Record]], reference: tuple[Durable, list[str]],
-    step: str, batch: int,
+    log: dict[tuple[str, int], list[Record]],
+    reference: tuple[Durable, list[str]],
+    step: str,
+    batch: int,
 ) -> None:
     durable, learned, restarts = run(log, {batch: step}, seed=2)
     assert restarts == 1
@@ -326,7 +352,8 @@ def test_many_crashes_in_one_run_cost_nothing(
 
 
 def test_the_check_catches_an_adapter_that_commits_before_delivery(
-    log: dict[tuple[str, int], list[Record]], reference: tuple[Durable, list[str]],
+    log: dict[tuple[str, int], list[Record]],
+    reference: tuple[Durable, list[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same crashes with offsets released before the states are durable lose events."""

@@ -14,8 +14,15 @@ from feedrec.streams.tools.catalogue_sim import START_MS, CatalogueConfig, catal
 from feedrec.streams.topics import EVENT_TOPIC as TOPICS
 
 DAY_MS = 86_400_000
-FIELDS = {"event_id": str, "user_id": str, "item_id": str, "ts": int, "session_id": str,
-          "category": str, "price": float}
+FIELDS = {
+    "event_id": str,
+    "user_id": str,
+    "item_id": str,
+    "ts": int,
+    "session_id": str,
+    "category": str,
+    "price": float,
+}
 #: A small world whose heavy users have hundreds of events, for the drift check.
 SMALL = {"n_users": 100, "n_items": 4000, "n_categories": 40}
 
@@ -158,7 +165,10 @@ def test_consecutive_picks_in_a_visit_share_a_category(stream) -> None:
     share = Counter(e["category"] for _, e in stream)
     chance = sum((v / len(stream)) ** 2 for v in share.values())
     assert np.mean(same_visit) > 2 * np.mean(across) > 2 * chance, (
-        np.mean(same_visit), np.mean(across), chance)
+        np.mean(same_visit),
+        np.mean(across),
+        chance,
+    )
 
 
 def test_refuses_bad_requests() -> None:

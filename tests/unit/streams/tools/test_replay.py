@@ -23,19 +23,31 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_taobao_format_maps_behaviours_and_drops_fav(tmp_path: Path) -> None:
-    p = write(tmp_path, "tb.csv.gz",
-              "1,10,100,pv,1511658000\n2,20,200,fav,1511658001\n1,10,100,cart,1511658002\n"
-              "1,10,100,buy,1511658003\n")
+    p = write(
+        tmp_path,
+        "tb.csv.gz",
+        "1,10,100,pv,1511658000\n2,20,200,fav,1511658001\n1,10,100,cart,1511658002\n"
+        "1,10,100,buy,1511658003\n",
+    )
     got = list(read_events(p))
     assert [t for t, _ in got] == ["events.browse", "events.cart", "events.purchase"]
     first = got[0][1]
-    assert first == {"event_id": "tb-1", "user_id": "1", "item_id": "10", "ts": 1511658000000,
-                     "category": "100"}
+    assert first == {
+        "event_id": "tb-1",
+        "user_id": "1",
+        "item_id": "10",
+        "ts": 1511658000000,
+        "category": "100",
+    }
     assert [e["event_id"] for _, e in got] == ["tb-1", "tb-3", "tb-4"]  # ids are line numbers
     assert list(read_events(p)) == got  # deterministic
     with_fav = list(read_events(p, fav_as="click"))
-    assert [t for t, _ in with_fav] == ["events.browse", "events.click", "events.cart",
-                                        "events.purchase"]
+    assert [t for t, _ in with_fav] == [
+        "events.browse",
+        "events.click",
+        "events.cart",
+        "events.purchase",
+    ]
     assert with_fav[1][1]["event_id"] == "tb-2"
     with pytest.raises(ValueError, match="fav_as"):
         read_events(p, fav_as="like")  # checked at the call, not at the first row
@@ -44,8 +56,10 @@ def test_taobao_format_maps_behaviours_and_drops_fav(tmp_path: Path) -> None:
 def test_taobao_plain_csv_and_blank_lines(tmp_path: Path) -> None:
     p = write(tmp_path, "UserBehavior.csv", "7,8,9,buy,1511658000\n\n7,8,,pv,1511658001\n")
     got = list(read_events(p))
-    assert [(t, e["event_id"]) for t, e in got] == [("events.purchase", "UserBehavior-1"),
-                                                    ("events.browse", "UserBehavior-3")]
+    assert [(t, e["event_id"]) for t, e in got] == [
+        ("events.purchase", "UserBehavior-1"),
+        ("events.browse", "UserBehavior-3"),
+    ]
     assert "category" not in got[1][1]
     # gzip is recognised from the content, whatever the name says
     q = tmp_path / "renamed.csv"
@@ -55,19 +69,33 @@ def test_taobao_plain_csv_and_blank_lines(tmp_path: Path) -> None:
 
 def test_generic_header_only_and_bom(tmp_path: Path) -> None:
     p = write(tmp_path, "x.csv.gz", "\ufeffts,user_id,item_id,event_type\n5,u,i,purchase\n")
-    assert list(read_events(p)) == [("events.purchase", {"event_id": "x-2", "user_id": "u",
-                                                          "item_id": "i", "ts": 5})]
+    assert list(read_events(p)) == [
+        ("events.purchase", {"event_id": "x-2", "user_id": "u", "item_id": "i", "ts": 5})
+    ]
     p = write(tmp_path, "c.csv", "ts,user_id,item_id,event_type,category\n5,u,i,cart,toys\n")
     assert list(read_events(p))[0][1]["category"] == "toys"
     assert list(read_events(write(tmp_path, "empty.csv", ""))) == []
 
 
 def test_generic_format_with_optional_columns(tmp_path: Path) -> None:
-    p = write(tmp_path, "g.csv", "ts,user_id,item_id,event_type,category,price\n"
-                                 "1700000000000,u1,i1,click,shoes,9.5\n1700000000100,u2,i2,browse,,\n")
+    p = write(
+        tmp_path,
+        "g.csv",
+        "ts,user_id,item_id,event_type,category,price\n"
+        "1700000000000,u1,i1,click,shoes,9.5\n1700000000100,u2,i2,browse,,\n",
+    )
     got = list(read_events(p))
-    assert got[0] == ("events.click", {"event_id": "g-2", "user_id": "u1", "item_id": "i1",
-                                       "ts": 1700000000000, "category": "shoes", "price": 9.5})
+    assert got[0] == (
+        "events.click",
+        {
+            "event_id": "g-2",
+            "user_id": "u1",
+            "item_id": "i1",
+            "ts": 1700000000000,
+            "category": "shoes",
+            "price": 9.5,
+        },
+    )
     assert got[1][1] == {"event_id": "g-3", "user_id": "u2", "item_id": "i2", "ts": 1700000000100}
 
 
@@ -83,7 +111,10 @@ def test_generic_format_with_optional_columns(tmp_path: Path) -> None:
         ("ts,user_id,item_id,event_type,category,price\n1,u,i,cart,c,-3\n", ":2: ts must be"),
         ("ts,user_id,item_id,event_type\n1,u,i,cart\n2,u,i\n", ":3: expected 4 columns"),
         ("ts,user_id,item_id,event_type\n1,,i,cart\n", ":2: expected a user_id"),
-        ("1,2,3,pv,1511658000\n1,,3,pv,1511658000\n", ":2: expected a item_id|:2: expected a user_id"),
+        (
+            "1,2,3,pv,1511658000\n1,,3,pv,1511658000\n",
+            ":2: expected a item_id|:2: expected a user_id",
+        ),
         ("1,2,3,pv,1511658000\n1,,3,pv,1511658000\n", "bad.csv:2"),
         ("ts,user,item,event_type\n", ":1: expected 5 Taobao columns.*generic header"),
     ],
@@ -117,12 +148,16 @@ def test_good_rows_before_a_bad_one_are_yielded(tmp_path: Path) -> None:
 
 
 def test_replay_keeps_gaps_divided_by_speedup(tmp_path: Path) -> None:
-    p = write(tmp_path, "g.csv", "ts,user_id,item_id,event_type\n0,u,a,browse\n1000,u,b,click\n"
-                                 "3000,u,c,cart\n")
+    p = write(
+        tmp_path,
+        "g.csv",
+        "ts,user_id,item_id,event_type\n0,u,a,browse\n1000,u,b,click\n3000,u,c,cart\n",
+    )
     clock = SteppingClock()
     sent: list[tuple[str, bytes, bytes]] = []
-    n = replay(p, lambda t, k, v: sent.append((t, k, v)), speedup=10, clock=clock,
-               sleep=clock.sleep)
+    n = replay(
+        p, lambda t, k, v: sent.append((t, k, v)), speedup=10, clock=clock, sleep=clock.sleep
+    )
     assert n == 3
     assert clock.sleeps == pytest.approx([0.1, 0.2])
     ts = [json.loads(v)["ts"] for _, _, v in sent]
@@ -149,13 +184,21 @@ def test_replay_as_fast_as_possible_stamps_send_time(tmp_path: Path) -> None:
     assert [e["ts"] for e in evs] == [clock.start_ms, clock.start_ms + 250]
     assert clock.sleeps == []
     assert [(t, k) for t, k, _ in sent] == [("events.browse", b"1"), ("events.cart", b"2")]
-    assert evs[0] == {"event_id": "tb-1", "user_id": "1", "item_id": "10", "ts": evs[0]["ts"],
-                      "category": "100"}
+    assert evs[0] == {
+        "event_id": "tb-1",
+        "user_id": "1",
+        "item_id": "10",
+        "ts": evs[0]["ts"],
+        "category": "100",
+    }
 
 
 def test_a_stop_during_a_wait_ends_the_replay(tmp_path: Path) -> None:
-    p = write(tmp_path, "g.csv", "ts,user_id,item_id,event_type\n0,u,a,browse\n2000,u,b,click\n"
-                                 "600000,u,c,cart\n")
+    p = write(
+        tmp_path,
+        "g.csv",
+        "ts,user_id,item_id,event_type\n0,u,a,browse\n2000,u,b,click\n600000,u,c,cart\n",
+    )
     clock = SteppingClock()
     stop = threading.Event()
 
@@ -173,14 +216,23 @@ def test_reads_a_file_in_the_taobao_slice_layout(tmp_path: Path) -> None:
     """The shared slice's own layout (gzip, no header, fav rows among the others), written
     here so that the test runs on every clone."""
     rows = ["543462,1715,1464116,pv,1511658000", "662867,2244074,1575622,fav,1511658000"]
-    rows += [f"{1000 + n},{n % 97},{n % 7},{('pv', 'cart', 'buy', 'fav')[n % 4]},"
-             f"{1511658000 + n // 3}" for n in range(1200)]
+    rows += [
+        f"{1000 + n},{n % 97},{n % 7},{('pv', 'cart', 'buy', 'fav')[n % 4]},{1511658000 + n // 3}"
+        for n in range(1200)
+    ]
     path = write(tmp_path, "UserBehavior.csv.gz", "\n".join(rows) + "\n")
     got = list(read_events(path))
     assert len(got) == 1 + 900  # fav rows skipped
-    assert got[0] == ("events.browse", {"event_id": "UserBehavior-1", "user_id": "543462",
-                                        "item_id": "1715", "ts": 1511658000000,
-                                        "category": "1464116"})
+    assert got[0] == (
+        "events.browse",
+        {
+            "event_id": "UserBehavior-1",
+            "user_id": "543462",
+            "item_id": "1715",
+            "ts": 1511658000000,
+            "category": "1464116",
+        },
+    )
     assert {t for t, _ in got} == {"events.browse", "events.cart", "events.purchase"}
     ts = [ev["ts"] for _, ev in got]
     assert ts == sorted(ts)

@@ -14,8 +14,18 @@ from tests.clock import SteppingClock
 SMALL = SimConfig(n_users=300, n_items=800, n_categories=12, seed=7)
 NOW = 1_700_000_000_000
 STAGE = {"events.browse": 0, "events.click": 1, "events.cart": 2, "events.purchase": 3}
-FIELDS = {"event_id": str, "user_id": str, "item_id": str, "ts": int, "session_id": str,
-          "category": str, "price": float, "quantity": int, "rec_id": str, "position": int}
+FIELDS = {
+    "event_id": str,
+    "user_id": str,
+    "item_id": str,
+    "ts": int,
+    "session_id": str,
+    "category": str,
+    "price": float,
+    "quantity": int,
+    "rec_id": str,
+    "position": int,
+}
 
 
 def events(shop: Shop, n: int) -> list[tuple[str, dict]]:
@@ -23,8 +33,11 @@ def events(shop: Shop, n: int) -> list[tuple[str, dict]]:
 
 
 def rec(user: int, items: np.ndarray, rec_id: str) -> dict:
-    return {"user_id": f"u{user}", "rec_id": rec_id,
-            "items": [{"item_id": f"i{i}", "score": 1.0} for i in items]}
+    return {
+        "user_id": f"u{user}",
+        "rec_id": rec_id,
+        "items": [{"item_id": f"i{i}", "score": 1.0} for i in items],
+    }
 
 
 def test_seeded_and_deterministic() -> None:
@@ -81,8 +94,9 @@ def closed_loop(config: SimConfig, batches: int = 40) -> list[tuple[str, dict]]:
         batch = events(shop, 500)
         for _, e in batch[::5]:
             u = int(e["user_id"][1:])
-            shop.observe_recommendations(rec(u, np.argsort(-shop.affinity(u, everything))[:10],
-                                             f"r-{e['event_id']}"))
+            shop.observe_recommendations(
+                rec(u, np.argsort(-shop.affinity(u, everything))[:10], f"r-{e['event_id']}")
+            )
         evs += batch
     return evs
 
@@ -155,8 +169,12 @@ def test_scored_events_are_often_but_not_always_on_the_item_just_seen() -> None:
 
 def test_click_same_item_prob_sets_where_plain_clicks_land() -> None:
     def on_browsed(p: float) -> float:
-        evs = events(Shop(SimConfig(n_users=300, n_items=800, n_categories=12, seed=5,
-                                    click_same_item_prob=p)), 10_000)
+        evs = events(
+            Shop(
+                SimConfig(n_users=300, n_items=800, n_categories=12, seed=5, click_same_item_prob=p)
+            ),
+            10_000,
+        )
         last: dict[str, str] = {}
         hits = clicks = 0
         for topic, e in evs:
@@ -172,8 +190,9 @@ def test_click_same_item_prob_sets_where_plain_clicks_land() -> None:
 
 
 def test_a_full_cart_drops_its_oldest_item() -> None:
-    shop = Shop(SimConfig(n_users=50, n_items=300, n_categories=6, seed=3, cart_size=1,
-                          checkout_prob=0.2))
+    shop = Shop(
+        SimConfig(n_users=50, n_items=300, n_categories=6, seed=3, cart_size=1, checkout_prob=0.2)
+    )
     latest: dict[str, str | None] = {}
     purchases = 0
     for topic, e in events(shop, 20_000):
@@ -191,10 +210,17 @@ def test_deterministic_with_recommendations_and_carts() -> None:
     assert closed_loop(cfg, 10) == closed_loop(cfg, 10)
 
 
-@pytest.mark.parametrize("bad", [
-    {"click_same_item_prob": 1.5}, {"consideration_decay": -0.1}, {"checkout_prob": 2.0},
-    {"consideration_size": 0}, {"cart_size": 0}, {"purchase_prob": -1.0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"click_same_item_prob": 1.5},
+        {"consideration_decay": -0.1},
+        {"checkout_prob": 2.0},
+        {"consideration_size": 0},
+        {"cart_size": 0},
+        {"purchase_prob": -1.0},
+    ],
+)
 def test_config_refuses_meaningless_settings(bad: dict) -> None:
     with pytest.raises(ValueError):
         SimConfig(**bad)
@@ -235,8 +261,9 @@ def test_true_affinity_and_foreign_ids() -> None:
 
 
 def rec_clicks(seed: int, good: bool, follow: float = 0.5) -> tuple[int, list[dict]]:
-    shop = Shop(SimConfig(n_users=200, n_items=600, n_categories=10, seed=seed,
-                          rec_follow_prob=follow))
+    shop = Shop(
+        SimConfig(n_users=200, n_items=600, n_categories=10, seed=seed, rec_follow_prob=follow)
+    )
     order = {u: np.argsort(shop.affinity(u, np.arange(600))) for u in range(200)}
     attributed = []
     for r in range(30):
@@ -266,8 +293,16 @@ def test_no_follow_no_rec_clicks() -> None:
 
 
 def test_a_list_gets_one_chance() -> None:
-    shop = Shop(SimConfig(n_users=1, n_items=50, n_categories=5, rec_follow_prob=1.0,
-                          rec_click_bias=-5.0, concurrent_sessions=1))
+    shop = Shop(
+        SimConfig(
+            n_users=1,
+            n_items=50,
+            n_categories=5,
+            rec_follow_prob=1.0,
+            rec_click_bias=-5.0,
+            concurrent_sessions=1,
+        )
+    )
     shop.observe_recommendations(rec(0, np.arange(3), "r1"))
     evs = events(shop, 20)
     assert sum("rec_id" in e and e["rec_id"] == "r1" and t == "events.click" for t, e in evs) == 1
@@ -276,8 +311,15 @@ def test_a_list_gets_one_chance() -> None:
 def test_run_simulation_sends_catalogue_then_paced_events() -> None:
     sent: list[tuple[str, bytes, bytes]] = []
     clock = SteppingClock()
-    n = run_simulation(lambda t, k, v: sent.append((t, k, v)), rate=2000, duration_s=0.5,
-                       config=SMALL, poll_recs=lambda: [], clock=clock, sleep=clock.sleep)
+    n = run_simulation(
+        lambda t, k, v: sent.append((t, k, v)),
+        rate=2000,
+        duration_s=0.5,
+        config=SMALL,
+        poll_recs=lambda: [],
+        clock=clock,
+        sleep=clock.sleep,
+    )
     topics = Counter(t for t, _, _ in sent)
     assert topics["items"] == SMALL.n_items
     assert all(t == "items" for t, _, _ in sent[: SMALL.n_items])
@@ -297,9 +339,15 @@ def test_run_simulation_sends_catalogue_then_paced_events() -> None:
 def test_pacing_in_ten_ms_batches_without_drift() -> None:
     clock = SteppingClock()
     ticks: list[tuple[float, int]] = []
-    n = run_simulation(lambda *a: None, rate=1000, duration_s=2.0, config=SMALL,
-                       on_tick=lambda k: ticks.append((clock.t, k)), clock=clock,
-                       sleep=clock.sleep)
+    n = run_simulation(
+        lambda *a: None,
+        rate=1000,
+        duration_s=2.0,
+        config=SMALL,
+        on_tick=lambda k: ticks.append((clock.t, k)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert n == 2000
     assert clock.t == pytest.approx(2.0, abs=0.011)
     sizes = [b - a for (_, a), (_, b) in zip(ticks, ticks[1:], strict=False)]
@@ -310,8 +358,9 @@ def test_pacing_in_ten_ms_batches_without_drift() -> None:
 
 def test_low_rates_sleep_until_the_next_event() -> None:
     clock = SteppingClock()
-    n = run_simulation(lambda *a: None, rate=5, duration_s=2.0, config=SMALL, clock=clock,
-                       sleep=clock.sleep)
+    n = run_simulation(
+        lambda *a: None, rate=5, duration_s=2.0, config=SMALL, clock=clock, sleep=clock.sleep
+    )
     assert n == 10 and len(clock.sleeps) == 9
     assert clock.sleeps == pytest.approx([0.2] * 9)
 
@@ -323,8 +372,9 @@ def test_catches_up_without_sleeping_when_behind() -> None:
         if topic != "items":
             clock.t += 0.002  # 500 events/s at most, against 1000 asked for
 
-    n = run_simulation(slow_send, rate=1000, duration_s=1.0, config=SMALL, clock=clock,
-                       sleep=clock.sleep)
+    n = run_simulation(
+        slow_send, rate=1000, duration_s=1.0, config=SMALL, clock=clock, sleep=clock.sleep
+    )
     assert n == 1000 and clock.sleeps == []
 
 
@@ -340,15 +390,30 @@ def test_closed_loop_stop_and_bad_rate() -> None:
 
     def poll() -> list[dict]:  # recommend each recent user their best items
         recent = {e["user_id"] for e in out[-20:]}
-        return [rec(int(u[1:]), np.argsort(-shop.affinity(int(u[1:]), np.arange(800)))[:10],
-                    f"r{len(out)}-{u}") for u in recent]
+        return [
+            rec(
+                int(u[1:]),
+                np.argsort(-shop.affinity(int(u[1:]), np.arange(800)))[:10],
+                f"r{len(out)}-{u}",
+            )
+            for u in recent
+        ]
 
     def on_tick(k: int) -> None:
         if k >= 3000:
             stop.set()
 
-    n = run_simulation(send, rate=1000, duration_s=60, config=SMALL, poll_recs=poll, stop=stop,
-                       on_tick=on_tick, clock=clock, sleep=clock.sleep)
+    n = run_simulation(
+        send,
+        rate=1000,
+        duration_s=60,
+        config=SMALL,
+        poll_recs=poll,
+        stop=stop,
+        on_tick=on_tick,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert 3000 <= n < 3100 and len(out) == n
     assert sum("rec_id" in e for e in out) > 50
     with pytest.raises(ValueError, match="rate"):

@@ -33,8 +33,16 @@ def random_stream(n: int = 400, seed: int = 1) -> list[Event]:
     """12 users, 40 items skewed to the low ids, every event type, 37 s apart."""
     rng = random.Random(seed)
     kinds = ("browse", "browse", "click", "cart", "purchase")
-    return [ev(i, f"u{rng.randrange(12)}", f"i{min(rng.randrange(40), rng.randrange(40))}",
-               37_000 * i, rng.choice(kinds)) for i in range(n)]
+    return [
+        ev(
+            i,
+            f"u{rng.randrange(12)}",
+            f"i{min(rng.randrange(40), rng.randrange(40))}",
+            37_000 * i,
+            rng.choice(kinds),
+        )
+        for i in range(n)
+    ]
 
 
 def check_seen_policy(method, events: list[Event], seen: str) -> None:
@@ -65,7 +73,8 @@ def check_seen_policy(method, events: list[Event], seen: str) -> None:
         if seen == "allow" and user != "nobody":
             scores = method.scores(user)
             assert method.recommend(user, now, len(scores)) == sorted(
-                scores, key=lambda j: (-scores[j], j))
+                scores, key=lambda j: (-scores[j], j)
+            )
 
 
 def check_grid(cls, events: list[Event]) -> None:

@@ -32,25 +32,30 @@ def test_popularity_decays_with_time_and_may_leave_out_what_was_seen() -> None:
 
 
 STREAM = [
-    ev(1, "a", "x", "browse", 0), ev(2, "a", "y", "click", 1),
-    ev(3, "b", "x", "browse", 2), ev(4, "b", "z", "browse", 3),
+    ev(1, "a", "x", "browse", 0),
+    ev(2, "a", "y", "click", 1),
+    ev(3, "b", "x", "browse", 2),
+    ev(4, "b", "z", "browse", 3),
     ev(5, "c", "x", "browse", 4),
 ]
 
 
-@pytest.mark.parametrize(("user", "seen", "expected"), [
-    # c's history is [x]: x -> y 1 (a's click), x -> z 0.25 (b's browse); popularity (clicks 1,
-    # browses 0.25 each: y 1, x 0.75, z 0.25) fills.
-    ("c", "allow", ["y", "z", "x"]),
-    ("c", "exclude", ["y", "z"]),
-    ("c", "first", ["x", "y", "z"]),
-    # a's history is [y, x]: from y (weight 1): y -> x 0.5 (backward half of x -> y); from x
-    # (weight 0.7): x -> y 0.7, x -> z 0.175. So y 0.7, x 0.5, z 0.175.
-    ("a", "allow", ["y", "x", "z"]),
-    ("a", "exclude", ["z"]),
-    ("a", "first", ["y", "x", "z"]),
-    ("nobody", "exclude", ["y", "x", "z"]),
-])
+@pytest.mark.parametrize(
+    ("user", "seen", "expected"),
+    [
+        # c's history is [x]: x -> y 1 (a's click), x -> z 0.25 (b's browse); popularity (clicks 1,
+        # browses 0.25 each: y 1, x 0.75, z 0.25) fills.
+        ("c", "allow", ["y", "z", "x"]),
+        ("c", "exclude", ["y", "z"]),
+        ("c", "first", ["x", "y", "z"]),
+        # a's history is [y, x]: from y (weight 1): y -> x 0.5 (backward half of x -> y); from x
+        # (weight 0.7): x -> y 0.7, x -> z 0.175. So y 0.7, x 0.5, z 0.175.
+        ("a", "allow", ["y", "x", "z"]),
+        ("a", "exclude", ["z"]),
+        ("a", "first", ["y", "x", "z"]),
+        ("nobody", "exclude", ["y", "x", "z"]),
+    ],
+)
 def test_covisitation_by_hand(user: str, seen: str, expected: list[str]) -> None:
     c = CoVisitation(half_life_s=None, seen=seen)
     c.learn(STREAM)
@@ -63,21 +68,39 @@ def test_covisitation_scores_by_hand_and_decay() -> None:
     assert c.scores("a") == pytest.approx({"x": 0.5, "y": 0.7, "z": 0.175})
     # One half-life between the two pairs: the older one counts half.
     d = CoVisitation(half_life_s=1.0, backward=0.0)
-    d.learn([ev(1, "a", "x", "browse", 0), ev(2, "a", "y", "click", 1),
-             ev(3, "b", "x", "browse", 1000), ev(4, "b", "z", "click", 1001)])
+    d.learn(
+        [
+            ev(1, "a", "x", "browse", 0),
+            ev(2, "a", "y", "click", 1),
+            ev(3, "b", "x", "browse", 1000),
+            ev(4, "b", "z", "click", 1001),
+        ]
+    )
     s = d.scores("b")  # b's history [z, x]: from x (0.7): y 1 * 2**-1, z 1
     assert s["z"] / s["y"] == pytest.approx(2.0, rel=1e-3)
 
 
 def test_recent_items_then_their_latest_category() -> None:
     r = RecentCategory(half_life_s=None)
-    r.learn([ev(1, "u", "a", "browse", 0, "c1"), ev(2, "v", "d", "click", 1, "c2"),
-             ev(3, "w", "e", "cart", 2, "c2"), ev(4, "u", "b", "browse", 3, "c2")])
+    r.learn(
+        [
+            ev(1, "u", "a", "browse", 0, "c1"),
+            ev(2, "v", "d", "click", 1, "c2"),
+            ev(3, "w", "e", "cart", 2, "c2"),
+            ev(4, "u", "b", "browse", 3, "c2"),
+        ]
+    )
     # u's latest category is c2: e (cart 2), d (click 1), b (browse 0.25); u's recent items first.
     assert r.recommend("u", T0 + 4, 4) == ["b", "a", "e", "d"]
     r_ex = RecentCategory(half_life_s=None, seen="exclude")
-    r_ex.learn([ev(1, "u", "a", "browse", 0, "c1"), ev(2, "v", "d", "click", 1, "c2"),
-                ev(3, "w", "e", "cart", 2, "c2"), ev(4, "u", "b", "browse", 3, "c2")])
+    r_ex.learn(
+        [
+            ev(1, "u", "a", "browse", 0, "c1"),
+            ev(2, "v", "d", "click", 1, "c2"),
+            ev(3, "w", "e", "cart", 2, "c2"),
+            ev(4, "u", "b", "browse", 3, "c2"),
+        ]
+    )
     assert r_ex.recommend("u", T0 + 4, 4) == ["e", "d"]
     # No history: popularity overall (e 2, d 1, a and b 0.25 each, ties by id).
     assert r_ex.recommend("new", T0 + 4, 4) == ["e", "d", "a", "b"]

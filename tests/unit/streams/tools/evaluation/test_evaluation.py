@@ -58,8 +58,8 @@ def test_metrics_of_a_tiny_stream_by_hand() -> None:
     lists = {"u": ["a", "b", "c", "d"], "v": ["x", "y"]}
     stream = [
         ev(1, "u", "a", "browse", 0),
-        ev(2, "u", "b", "click", 10),     # tune window (split at 70% of 0..100 = 70)
-        ev(3, "u", "c", "cart", 80),      # rank 3
+        ev(2, "u", "b", "click", 10),  # tune window (split at 70% of 0..100 = 70)
+        ev(3, "u", "c", "cart", 80),  # rank 3
         ev(4, "v", "q", "purchase", 90),  # absent, cold user
         ev(5, "u", "a", "purchase", 100),  # rank 1, user has 3 earlier events
     ]
@@ -82,12 +82,21 @@ def test_metrics_of_a_tiny_stream_by_hand() -> None:
 
 
 def test_each_scored_event_is_asked_before_it_is_learned() -> None:
-    stream = [ev(1, "u", "a", "browse", 0), ev(2, "u", "b", "browse", 1),
-              ev(3, "u", "c", "click", 2), ev(4, "u", "d", "browse", 3)]
+    stream = [
+        ev(1, "u", "a", "browse", 0),
+        ev(2, "u", "b", "browse", 1),
+        ev(3, "u", "c", "click", 2),
+        ev(4, "u", "d", "browse", 3),
+    ]
     m = Scripted({})
     evaluate(stream, {"m": m})
-    assert m.log == [("learn", "e1"), ("learn", "e2"), ("ask", "u"), ("learn", "e3"),
-                     ("learn", "e4")]
+    assert m.log == [
+        ("learn", "e1"),
+        ("learn", "e2"),
+        ("ask", "u"),
+        ("learn", "e3"),
+        ("learn", "e4"),
+    ]
 
 
 def test_browse_is_scored_only_when_asked_and_kept_apart() -> None:
@@ -99,8 +108,12 @@ def test_browse_is_scored_only_when_asked_and_kept_apart() -> None:
 
 
 def test_diversity_is_the_share_of_distinct_categories() -> None:
-    stream = [ev(1, "w", "a", "browse", 0, "c1"), ev(2, "w", "b", "browse", 1, "c1"),
-              ev(3, "w", "c", "browse", 2, "c2"), ev(4, "u", "a", "click", 100)]
+    stream = [
+        ev(1, "w", "a", "browse", 0, "c1"),
+        ev(2, "w", "b", "browse", 1, "c1"),
+        ev(3, "w", "c", "browse", 2, "c2"),
+        ev(4, "u", "a", "click", 100),
+    ]
     r = evaluate(stream, {"m": Scripted({"u": ["a", "b", "c", "d"]})})
     assert r.report["m"]["diversity"] == pytest.approx(3 / 4)  # c1, c2 and d (no category)
 
@@ -132,8 +145,24 @@ def test_cli_writes_the_documented_json(tmp_path, capsys) -> None:
     csv.write_text("\n".join(rows) + "\n")
     out = tmp_path / "r.json"
     chart = tmp_path / "r.png"
-    assert main(["evaluate", "--dataset", str(csv), "--method", "popularity",
-                 "--method", "covisitation", "--json", str(out), "--chart", str(chart)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dataset",
+                str(csv),
+                "--method",
+                "popularity",
+                "--method",
+                "covisitation",
+                "--json",
+                str(out),
+                "--chart",
+                str(chart),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert data["dataset"] == "tiny.csv" and data["events"] == 200
     assert set(data["methods"]) == {"popularity", "covisitation"}
@@ -186,8 +215,11 @@ def test_tuning_a_real_grid_ignores_a_poisoned_report_window() -> None:
         assert len(t.scores) == len(grid(name))
         assert t.scores[tuning.label(t.chosen)] == max(t.scores.values())
     # The report window's events change nothing.
-    again = tuning.tune([e for e in events if e.ts < split_time(events[0].ts, last, 0.7)]
-                        + [poison], ["popularity", "covisitation"], 0.7)
+    again = tuning.tune(
+        [e for e in events if e.ts < split_time(events[0].ts, last, 0.7)] + [poison],
+        ["popularity", "covisitation"],
+        0.7,
+    )
     assert {n: t.scores for n, t in again.items()} == {n: t.scores for n, t in tuned.items()}
 
 
@@ -234,8 +266,25 @@ def test_bootstrap_pairs_users() -> None:
 
 def test_cli_tune_records_every_choice_and_the_interval(tmp_path, capsys) -> None:
     out = tmp_path / "r.json"
-    assert main(["evaluate", "--dataset", "sim:2000", "--method", "feedrec", "--method",
-                 "popularity", "--tune", "--jobs", "1", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dataset",
+                "sim:2000",
+                "--method",
+                "feedrec",
+                "--method",
+                "popularity",
+                "--tune",
+                "--jobs",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     for name in ("feedrec", "popularity"):
         assert data["tuned"][name]["chosen"] in [dict(p) for p in grid(name)]

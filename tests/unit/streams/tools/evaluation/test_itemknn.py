@@ -25,20 +25,30 @@ R6 = math.sqrt(6)
 # Users' items: u1 {a, b, c}, u2 {a, b}, u3 {b, c, d}, u4 {a, d}, u5 {e}; repeats change
 # nothing but the order of recent items.
 EVENTS = stream(
-    ("u1", "a"), ("u2", "a"), ("u1", "b"), ("u3", "b"), ("u2", "b"), ("u1", "c"),
-    ("u3", "c"), ("u4", "a"), ("u3", "d"), ("u4", "d"), ("u1", "a"), ("u2", "b"),
+    ("u1", "a"),
+    ("u2", "a"),
+    ("u1", "b"),
+    ("u3", "b"),
+    ("u2", "b"),
+    ("u1", "c"),
+    ("u3", "c"),
+    ("u4", "a"),
+    ("u3", "d"),
+    ("u4", "d"),
+    ("u1", "a"),
+    ("u2", "b"),
     ("u5", "e"),
 )
 # Degrees n: a 3 (u1 u2 u4), b 3 (u1 u2 u3), c 2 (u1 u3), d 2 (u3 u4), e 1.
 # Co-occurrences: a-b 2 (u1 u2), a-c 1 (u1), a-d 1 (u4), b-c 2 (u1 u3), b-d 1 (u3), c-d 1 (u3).
 # Cosine c / sqrt(n n):
 SIM = {
-    ("a", "b"): 2 / 3,   # 2 / sqrt(3 * 3)
+    ("a", "b"): 2 / 3,  # 2 / sqrt(3 * 3)
     ("a", "c"): 1 / R6,  # 1 / sqrt(3 * 2) = 0.408
     ("a", "d"): 1 / R6,
     ("b", "c"): 2 / R6,  # 0.816
     ("b", "d"): 1 / R6,
-    ("c", "d"): 1 / 2,   # 1 / sqrt(2 * 2)
+    ("c", "d"): 1 / 2,  # 1 / sqrt(2 * 2)
 }
 # Recent items, newest first: u1 [a, c, b], u2 [b, a], u3 [d, c, b], u4 [d, a], u5 [e].
 NOW = T0 + 13_000
@@ -71,31 +81,37 @@ def test_shrinkage() -> None:
     assert knn.similarity("a", "c") == pytest.approx(1 / (R6 + 1))
 
 
-@pytest.mark.parametrize(("user", "seen", "k", "expected"), [
-    # window 1. u4's last item d: c 0.5, then a and b tied at 0.408 (a first, by id).
-    ("u4", "allow", 3, ["c", "a", "b"]),
-    ("u4", "exclude", 3, ["c", "b", "e"]),  # u4 had a and d; popularity adds e
-    ("u4", "first", 4, ["d", "a", "c", "b"]),
-    # u1's last item a (the repeat moved it to the front): b 0.667, then c and d at 0.408.
-    ("u1", "allow", 3, ["b", "c", "d"]),
-    ("u1", "exclude", 3, ["d", "e"]),  # u1 had a, b, c: only d and e are left
-])
-def test_lists_from_the_last_item_by_hand(user: str, seen: str, k: int,
-                                          expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("user", "seen", "k", "expected"),
+    [
+        # window 1. u4's last item d: c 0.5, then a and b tied at 0.408 (a first, by id).
+        ("u4", "allow", 3, ["c", "a", "b"]),
+        ("u4", "exclude", 3, ["c", "b", "e"]),  # u4 had a and d; popularity adds e
+        ("u4", "first", 4, ["d", "a", "c", "b"]),
+        # u1's last item a (the repeat moved it to the front): b 0.667, then c and d at 0.408.
+        ("u1", "allow", 3, ["b", "c", "d"]),
+        ("u1", "exclude", 3, ["d", "e"]),  # u1 had a, b, c: only d and e are left
+    ],
+)
+def test_lists_from_the_last_item_by_hand(
+    user: str, seen: str, k: int, expected: list[str]
+) -> None:
     assert learnt(window=1, seen=seen).recommend(user, NOW, k) == expected
 
 
-@pytest.mark.parametrize(("seen", "k", "expected"), [
-    # window 2, recency 0.5: u3 = [d, c, b] scores sim(d, .) + 0.5 * sim(c, .):
-    #   a 0.408 + 0.5 * 0.408 = 0.612, b 0.408 + 0.5 * 0.816 = 0.816, c 0.5, d 0.5 * 0.5 = 0.25.
-    ("allow", 4, ["b", "a", "c", "d"]),
-    ("exclude", 4, ["a", "e"]),
-    ("first", 5, ["d", "c", "b", "a", "e"]),
-])
+@pytest.mark.parametrize(
+    ("seen", "k", "expected"),
+    [
+        # window 2, recency 0.5: u3 = [d, c, b] scores sim(d, .) + 0.5 * sim(c, .):
+        #   a 0.408 + 0.5 * 0.408 = 0.612, b 0.408 + 0.5 * 0.816 = 0.816, c 0.5, d 0.5 * 0.5 = 0.25.
+        ("allow", 4, ["b", "a", "c", "d"]),
+        ("exclude", 4, ["a", "e"]),
+        ("first", 5, ["d", "c", "b", "a", "e"]),
+    ],
+)
 def test_lists_from_a_window_by_hand(seen: str, k: int, expected: list[str]) -> None:
     knn = learnt(window=2, recency_decay=0.5, seen=seen)
-    assert knn.scores("u3") == pytest.approx(
-        {"a": 1.5 / R6, "b": 2 / R6, "c": 0.5, "d": 0.25})
+    assert knn.scores("u3") == pytest.approx({"a": 1.5 / R6, "b": 2 / R6, "c": 0.5, "d": 0.25})
     assert knn.recommend("u3", NOW, k) == expected
 
 
@@ -125,12 +141,12 @@ def test_neighbours_and_history_caps() -> None:
 
 def test_type_weighted_incidence_rising_with_the_strongest_event() -> None:
     events = stream(
-        ("u1", "x"),              # r(1, x) 1; n x 1
-        ("u1", "y"),              # r(1, y) 1; n y 1; c(x, y) 1
-        ("u1", "z"),              # r(1, z) 1; n z 1; c(y, z) 1, c(x, z) 1
+        ("u1", "x"),  # r(1, x) 1; n x 1
+        ("u1", "y"),  # r(1, y) 1; n y 1; c(x, y) 1
+        ("u1", "z"),  # r(1, z) 1; n z 1; c(y, z) 1, c(x, z) 1
         ("u1", "y", "purchase"),  # r(1, y) 1 -> 4; n y 16; c(z, y) += 3 * 1, c(x, y) += 3 * 1
         ("u2", "x", "purchase"),  # r(2, x) 4; n x 1 + 16 = 17
-        ("u2", "z"),              # r(2, z) 1; n z 2; c(x, z) += 4 * 1
+        ("u2", "z"),  # r(2, z) 1; n z 2; c(x, z) += 4 * 1
     )
     # Columns over (u1, u2): x (1, 4), y (4, 0), z (1, 1): c(x, y) 4, c(x, z) 5, c(y, z) 4.
     typed = learnt(events, typed=True, window=1, seen="allow")
@@ -148,8 +164,12 @@ def test_type_weighted_incidence_rising_with_the_strongest_event() -> None:
 
 
 def test_time_decay_halves_a_co_occurrence_after_one_half_life() -> None:
-    events = [ev(1, "u1", "a", 0), ev(2, "u1", "b", 0),
-              ev(3, "u2", "c", HOUR_MS), ev(4, "u2", "d", HOUR_MS)]
+    events = [
+        ev(1, "u1", "a", 0),
+        ev(2, "u1", "b", 0),
+        ev(3, "u2", "c", HOUR_MS),
+        ev(4, "u2", "d", HOUR_MS),
+    ]
     knn = learnt(events, half_life_s=3600.0)
     now = T0 + HOUR_MS
     # Each pair has one user and degrees 1 (which do not decay): 1 / sqrt(1 * 1), aged.
@@ -158,8 +178,12 @@ def test_time_decay_halves_a_co_occurrence_after_one_half_life() -> None:
     assert knn.similarity("a", "b", now + HOUR_MS) == pytest.approx(0.25)
     assert learnt(events).similarity("a", "b", now + HOUR_MS) == pytest.approx(1.0)
     # 100 half-lives apart the stored values are rescaled in between; the ratio holds.
-    far = [ev(1, "u1", "a", 0), ev(2, "u1", "b", 0),
-           ev(3, "u2", "c", 100_000), ev(4, "u2", "d", 100_000)]
+    far = [
+        ev(1, "u1", "a", 0),
+        ev(2, "u1", "b", 0),
+        ev(3, "u2", "c", 100_000),
+        ev(4, "u2", "d", 100_000),
+    ]
     knn = learnt(far, half_life_s=1.0)
     assert knn.similarity("a", "b", T0 + 100_000) == pytest.approx(2.0**-100, rel=1e-6)
     assert knn.similarity("c", "d", T0 + 100_000) == pytest.approx(1.0)
@@ -168,8 +192,17 @@ def test_time_decay_halves_a_co_occurrence_after_one_half_life() -> None:
 def test_rows_are_pruned_to_the_most_similar() -> None:
     # a meets b through p and q (c 2, n b 2: 2 / sqrt 2 = 1.41 per sqrt n(a)), then c and d
     # once each (1 / sqrt 1 = 1). pairs=1 cuts a's row when it passes 2 entries: b stays.
-    events = stream(("p", "a"), ("p", "b"), ("q", "a"), ("q", "b"), ("r", "a"), ("r", "c"),
-                    ("s", "a"), ("s", "d"), ("v", "a"))
+    events = stream(
+        ("p", "a"),
+        ("p", "b"),
+        ("q", "a"),
+        ("q", "b"),
+        ("r", "a"),
+        ("r", "c"),
+        ("s", "a"),
+        ("s", "d"),
+        ("v", "a"),
+    )
     # n(a) = 5 (p q r s v): sim(a, b) = 2 / sqrt(5 * 2).
     assert learnt(events, pairs=1).scores("v") == pytest.approx({"b": 2 / math.sqrt(10)})
     assert set(learnt(events).scores("v")) == {"b", "c", "d"}

@@ -56,21 +56,24 @@ def test_rule_weights_by_hand() -> None:
     assert sr.weight("e", "a", NOW) == 0.0
 
 
-@pytest.mark.parametrize(("user", "seen", "k", "expected"), [
-    # u1's last item is a: c 1.5, b 1, d 0.5.
-    ("u1", "allow", 3, ["c", "b", "d"]),
-    # exclude drops u1's a, b, c; popularity can only add e (the one item u1 never had).
-    ("u1", "exclude", 3, ["d", "e"]),
-    # first: u1's recent items [a, c, b], then the rules (d new), then popularity (e).
-    ("u1", "first", 3, ["a", "c", "b"]),
-    ("u1", "first", 5, ["a", "c", "b", "d", "e"]),
-    # u3's last item is b: c 1 and d 1 tie (by id: c first), a 0.5.
-    ("u3", "allow", 3, ["c", "d", "a"]),
-    ("u3", "exclude", 3, ["c", "a", "e"]),
-    ("u3", "first", 4, ["b", "d", "c", "a"]),
-    # u2's last item is d: only b 1.
-    ("u2", "exclude", 2, ["b", "e"]),
-])
+@pytest.mark.parametrize(
+    ("user", "seen", "k", "expected"),
+    [
+        # u1's last item is a: c 1.5, b 1, d 0.5.
+        ("u1", "allow", 3, ["c", "b", "d"]),
+        # exclude drops u1's a, b, c; popularity can only add e (the one item u1 never had).
+        ("u1", "exclude", 3, ["d", "e"]),
+        # first: u1's recent items [a, c, b], then the rules (d new), then popularity (e).
+        ("u1", "first", 3, ["a", "c", "b"]),
+        ("u1", "first", 5, ["a", "c", "b", "d", "e"]),
+        # u3's last item is b: c 1 and d 1 tie (by id: c first), a 0.5.
+        ("u3", "allow", 3, ["c", "d", "a"]),
+        ("u3", "exclude", 3, ["c", "a", "e"]),
+        ("u3", "first", 4, ["b", "d", "c", "a"]),
+        # u2's last item is d: only b 1.
+        ("u2", "exclude", 2, ["b", "e"]),
+    ],
+)
 def test_lists_by_hand(user: str, seen: str, k: int, expected: list[str]) -> None:
     assert learnt(seen=seen).recommend(user, NOW, k) == expected
 
@@ -121,8 +124,15 @@ def test_position_decays_and_the_steps_window() -> None:
 
 def test_type_weights_when_typed() -> None:
     # x -> y by two users' clicks (1 + 1), x -> z by one purchase (1; typed: 4).
-    events = stream(("u1", "x"), ("u1", "z", "purchase"), ("u2", "x"), ("u2", "y"),
-                    ("u3", "x"), ("u3", "y"), ("v", "x"))
+    events = stream(
+        ("u1", "x"),
+        ("u1", "z", "purchase"),
+        ("u2", "x"),
+        ("u2", "y"),
+        ("u3", "x"),
+        ("u3", "y"),
+        ("v", "x"),
+    )
     plain = learnt(events, seen="allow")
     assert plain.scores("v") == pytest.approx({"y": 2.0, "z": 1.0})
     assert plain.recommend("v", NOW, 2) == ["y", "z"]
@@ -132,8 +142,12 @@ def test_type_weights_when_typed() -> None:
 
 
 def test_time_decay_halves_a_rule_after_one_half_life() -> None:
-    events = [ev(1, "u1", "a", 0), ev(2, "u1", "b", 0),
-              ev(3, "u2", "c", HOUR_MS), ev(4, "u2", "d", HOUR_MS)]
+    events = [
+        ev(1, "u1", "a", 0),
+        ev(2, "u1", "b", 0),
+        ev(3, "u2", "c", HOUR_MS),
+        ev(4, "u2", "d", HOUR_MS),
+    ]
     sr = learnt(events, half_life_s=3600.0)
     now = T0 + HOUR_MS
     assert sr.weight("a", "b", now) == pytest.approx(0.5)
@@ -145,8 +159,12 @@ def test_time_decay_halves_a_rule_after_one_half_life() -> None:
 
 def test_time_decay_survives_the_rescale_of_stored_weights() -> None:
     # 100 half-lives apart: the stored growth factor 2**100 forces a rescale in between.
-    events = [ev(1, "u1", "a", 0), ev(2, "u1", "b", 0),
-              ev(3, "u2", "c", 100_000), ev(4, "u2", "d", 100_000)]
+    events = [
+        ev(1, "u1", "a", 0),
+        ev(2, "u1", "b", 0),
+        ev(3, "u2", "c", 100_000),
+        ev(4, "u2", "d", 100_000),
+    ]
     sr = learnt(events, half_life_s=1.0)
     now = T0 + 100_000
     assert sr.weight("a", "b", now) == pytest.approx(2.0**-100, rel=1e-6)

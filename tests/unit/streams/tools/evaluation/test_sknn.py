@@ -20,8 +20,7 @@ _n = 0
 def ev(user: str, item: str, t_s: float, kind: str = "click") -> Event:
     global _n
     _n += 1
-    return Event(event_id=f"e{_n}", user_id=user, item_id=item, ts=int(t_s * 1000),
-                 event_type=kind)
+    return Event(event_id=f"e{_n}", user_id=user, item_id=item, ts=int(t_s * 1000), event_type=kind)
 
 
 def stream(*rows: tuple[str, str, float]) -> list[Event]:
@@ -35,10 +34,18 @@ def items_of(m, sid: int) -> set[str]:
 # Four users, no gap over 30 minutes, so each has one (open) session:
 #   S0 = u1 {A, B, C} (ends t=20)   S1 = u2 {B, C, D} (t=50)   S2 = u3 {A, E} (t=70)
 #   S3 = u4 {C, A} (t=90), u4's own latest session: never its neighbour.
-BASE = stream(("u1", "A", 0), ("u1", "B", 10), ("u1", "C", 20),
-              ("u2", "B", 30), ("u2", "C", 40), ("u2", "D", 50),
-              ("u3", "A", 60), ("u3", "E", 70),
-              ("u4", "C", 80), ("u4", "A", 90))
+BASE = stream(
+    ("u1", "A", 0),
+    ("u1", "B", 10),
+    ("u1", "C", 20),
+    ("u2", "B", 30),
+    ("u2", "C", 40),
+    ("u2", "D", 50),
+    ("u3", "A", 60),
+    ("u3", "E", 70),
+    ("u4", "C", 80),
+    ("u4", "A", 90),
+)
 NOW = 100_000
 
 
@@ -48,6 +55,7 @@ def learnt(method, events=BASE):
 
 
 # -- SKNN ----------------------------------------------------------------------------------
+
 
 def test_sknn_cosine_neighbours_and_scores_by_hand() -> None:
     m = learnt(SessionKNN(seen="allow"))
@@ -62,8 +70,9 @@ def test_sknn_cosine_neighbours_and_scores_by_hand() -> None:
     # score(j) = sum of sims of the neighbours holding j:
     #   A = S0 + S2 = 1.31650, B = C = S0 + S1 = 1.22474, E = S2 = 0.5, D = S1 = 0.40825
     a, b = 2 / math.sqrt(6), 1 / math.sqrt(6)
-    assert m.scores("u4", NOW) == pytest.approx({"A": a + 0.5, "B": a + b, "C": a + b,
-                                                 "D": b, "E": 0.5})
+    assert m.scores("u4", NOW) == pytest.approx(
+        {"A": a + 0.5, "B": a + b, "C": a + b, "D": b, "E": 0.5}
+    )
     # B and C tie: by key.
     assert m.recommend("u4", NOW, 5) == ["A", "B", "C", "E", "D"]
     assert m.recommend("u4", NOW, 2) == ["A", "B"]
@@ -95,8 +104,9 @@ def test_fill_comes_from_popularity_and_exclude_keeps_seen_out_of_it() -> None:
     #   A at 0, 60, 90: 1 + 1.0116 + 1.0175 = 3.029;  C at 20, 40, 80: 1.0039 + 1.0077 +
     #   1.0155 = 3.027;  G 2 x 1.0185 = 2.037;  B at 10, 30: 2.008;  E (70) 1.013;  D (50) 1.010
     #   -> F, A, C, G, B, E, D.
-    extra = stream(("u5", "F", 95), ("u5", "G", 95), ("u6", "F", 95), ("u6", "G", 95),
-                   ("u7", "F", 95))
+    extra = stream(
+        ("u5", "F", 95), ("u5", "G", 95), ("u6", "F", 95), ("u6", "G", 95), ("u7", "F", 95)
+    )
     # k_neighbours=1: the one neighbour S0 {A,B,C} (0.81650) scores A = B = C.
     m = learnt(SessionKNN(seen="exclude", k_neighbours=1), BASE + extra)
     assert m.popularity.top(7) == ["F", "A", "C", "G", "B", "E", "D"]
@@ -109,8 +119,14 @@ def test_fill_comes_from_popularity_and_exclude_keeps_seen_out_of_it() -> None:
 
 def test_unknown_user_gets_popularity() -> None:
     # Clicks: B x3, A x2, C x1, all at t=0 (no decay between them): popularity B, A, C.
-    events = stream(("u1", "B", 0), ("u2", "B", 0), ("u3", "B", 0),
-                    ("u1", "A", 0), ("u2", "A", 0), ("u3", "C", 0))
+    events = stream(
+        ("u1", "B", 0),
+        ("u2", "B", 0),
+        ("u3", "B", 0),
+        ("u1", "A", 0),
+        ("u2", "A", 0),
+        ("u3", "C", 0),
+    )
     for m in (SessionKNN(), SessionKNN(variant="vsknn"), STAN()):
         m.learn(events)
         assert m.scores("nobody", 1000) == {}
@@ -123,13 +139,23 @@ def test_unknown_user_gets_popularity() -> None:
 
 # -- sessions ------------------------------------------------------------------------------
 
+
 def test_sessions_split_where_the_gap_exceeds_gap_s() -> None:
     m = SessionKNN(gap_s=60)
-    m.learn(stream(("u1", "A", 0), ("u1", "B", 60),     # gap 60: not over 60, same session
-                   ("u1", "C", 121),                      # gap 61 > 60: a new session
-                   ("u2", "A", 130), ("u1", "D", 150)))  # u1 stays in its second session
+    m.learn(
+        stream(
+            ("u1", "A", 0),
+            ("u1", "B", 60),  # gap 60: not over 60, same session
+            ("u1", "C", 121),  # gap 61 > 60: a new session
+            ("u2", "A", 130),
+            ("u1", "D", 150),
+        )
+    )  # u1 stays in its second session
     assert [(s.user, set(s.pos), s.end) for s in m.sessions] == [
-        ("u1", {"A", "B"}, 60_000), ("u1", {"C", "D"}, 150_000), ("u2", {"A"}, 130_000)]
+        ("u1", {"A", "B"}, 60_000),
+        ("u1", {"C", "D"}, 150_000),
+        ("u2", {"A"}, 130_000),
+    ]
     assert m.latest == {"u1": 1, "u2": 2}
     # Positions count every event of the session, a repeat moving its item: u1's second
     # session C (1), D (2); a repeat of C makes it C 3.
@@ -146,9 +172,15 @@ def test_gap_exactly_gap_s_stays_and_past_it_splits() -> None:
 
 def test_query_spans_sessions_and_own_earlier_sessions_are_neighbours() -> None:
     m = SessionKNN(gap_s=60, seen="allow")
-    m.learn(stream(("u1", "A", 0), ("u1", "B", 10),   # S0 = u1 {A, B}
-                   ("u1", "C", 200),                   # S1 = u1 {C} (gap 190 > 60)
-                   ("u2", "C", 205), ("u2", "E", 206)))  # S2 = u2 {C, E}
+    m.learn(
+        stream(
+            ("u1", "A", 0),
+            ("u1", "B", 10),  # S0 = u1 {A, B}
+            ("u1", "C", 200),  # S1 = u1 {C} (gap 190 > 60)
+            ("u2", "C", 205),
+            ("u2", "E", 206),
+        )
+    )  # S2 = u2 {C, E}
     # u1's query crosses the boundary: [C, B, A], |s| = 3.
     assert m.query("u1") == ["C", "B", "A"]
     # S1 is u1's latest, left out; S0 (own, earlier) 2/sqrt(3*2) = 0.81650,
@@ -163,8 +195,15 @@ def test_query_spans_sessions_and_own_earlier_sessions_are_neighbours() -> None:
 def test_sample_keeps_only_the_most_recent_sessions() -> None:
     # Three sessions share X: S0 u1 {X, A} ends t=1, S1 u2 {X, B} t=11, S2 u3 {X, C} t=21;
     # u4 clicks X. Each: 1 / sqrt(1*2) = 0.70711.
-    events = stream(("u1", "X", 0), ("u1", "A", 1), ("u2", "X", 10), ("u2", "B", 11),
-                    ("u3", "X", 20), ("u3", "C", 21), ("u4", "X", 30))
+    events = stream(
+        ("u1", "X", 0),
+        ("u1", "A", 1),
+        ("u2", "X", 10),
+        ("u2", "B", 11),
+        ("u3", "X", 20),
+        ("u3", "C", 21),
+        ("u4", "X", 30),
+    )
     s = 1 / math.sqrt(2)
     m3 = learnt(SessionKNN(sample=3), events)
     assert m3.scores("u4", NOW) == pytest.approx({"X": 3 * s, "A": s, "B": s, "C": s})
@@ -178,8 +217,15 @@ def test_sample_is_by_last_event_not_by_start() -> None:
     # u1 starts first but goes on last: S0 u1 {X, A} ends t=40, S1 u2 {X, B} t=11,
     # S2 u3 {X, C} t=21. With sample=2 (and an index that holds all three) S0 and S2 are the
     # most recent; S1 and its B go.
-    events = stream(("u1", "X", 0), ("u2", "X", 10), ("u2", "B", 11),
-                    ("u3", "X", 20), ("u3", "C", 21), ("u1", "A", 40), ("u4", "X", 50))
+    events = stream(
+        ("u1", "X", 0),
+        ("u2", "X", 10),
+        ("u2", "B", 11),
+        ("u3", "X", 20),
+        ("u3", "C", 21),
+        ("u1", "A", 40),
+        ("u4", "X", 50),
+    )
     s = 1 / math.sqrt(2)
     m = learnt(SessionKNN(sample=2, index_cap=10), events)
     assert m.scores("u4", NOW) == pytest.approx({"X": 2 * s, "A": s, "C": s})
@@ -204,8 +250,7 @@ def test_vsknn_linear_position_weights_by_hand() -> None:
     assert [sid for _, sid in got] == [0, 1, 2]
     assert [s for s, _ in got] == pytest.approx([1.9, 1.7, 1.0])
     # A = 1.9 + 1.0 = 2.9, B = C = 1.9 + 1.7 = 3.6, D = 1.7, E = 1.0
-    assert m.scores("u4", NOW) == pytest.approx({"A": 2.9, "B": 3.6, "C": 3.6, "D": 1.7,
-                                                 "E": 1.0})
+    assert m.scores("u4", NOW) == pytest.approx({"A": 2.9, "B": 3.6, "C": 3.6, "D": 1.7, "E": 1.0})
     assert m.recommend("u4", NOW, 5) == ["B", "C", "A", "D", "E"]
 
 
@@ -228,7 +273,8 @@ def test_vsknn_div_weighting_and_weights() -> None:
     lin = SessionKNN(variant="vsknn", session_len=12)
     # 1 - 0.1 p, floored at 0 from p = 10 on.
     assert lin.query_weights(list("abcdefghijkl")) == pytest.approx(
-        [1, .9, .8, .7, .6, .5, .4, .3, .2, .1, 0, 0])
+        [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0, 0]
+    )
     assert SessionKNN().query_weights(["a", "b"]) == [1.0, 1.0]
 
 
@@ -242,8 +288,9 @@ def test_vsknn_idf_reorders_by_rarity() -> None:
     idf = learnt(SessionKNN(variant="vsknn", k_neighbours=2, seen="allow", idf=True), V_BASE)
     assert plain.recommend("u4", NOW, 4) == ["B", "C", "A", "D"]
     fa, fb = 1 + math.log(4 / 3), 1 + math.log(2)
-    assert idf.scores("u4", NOW) == pytest.approx({"A": 1.9 * fa, "B": 3.6 * fb,
-                                                   "C": 3.6 * fa, "D": 1.7 * fb})
+    assert idf.scores("u4", NOW) == pytest.approx(
+        {"A": 1.9 * fa, "B": 3.6 * fb, "C": 3.6 * fa, "D": 1.7 * fb}
+    )
     assert idf.recommend("u4", NOW, 4) == ["B", "C", "D", "A"]
 
 
@@ -251,8 +298,16 @@ def test_vsknn_idf_reorders_by_rarity() -> None:
 
 # S0 = u1 A, B, C, D (positions 1-4, ends t=3); S1 = u2 C, E (positions 1, 2, ends t=11);
 # u3 clicks B then C: query [C, B].
-S_BASE = stream(("u1", "A", 0), ("u1", "B", 1), ("u1", "C", 2), ("u1", "D", 3),
-                ("u2", "C", 10), ("u2", "E", 11), ("u3", "B", 20), ("u3", "C", 21))
+S_BASE = stream(
+    ("u1", "A", 0),
+    ("u1", "B", 1),
+    ("u1", "C", 2),
+    ("u1", "D", 3),
+    ("u2", "C", 10),
+    ("u2", "E", 11),
+    ("u3", "B", 20),
+    ("u3", "C", 21),
+)
 
 
 def test_stan_three_decays_by_hand() -> None:
@@ -282,18 +337,17 @@ def test_stan_without_decays_is_sknn() -> None:
     sknn = learnt(SessionKNN(seen="allow"), S_BASE)
     r = 1 / math.sqrt(2)
     assert stan.scores("u3", NOW) == pytest.approx(sknn.scores("u3", NOW))
-    assert stan.scores("u3", NOW) == pytest.approx({"A": r, "B": r, "C": r + .5, "D": r,
-                                                    "E": .5})
-    assert stan.recommend("u3", NOW, 5) == sknn.recommend("u3", NOW, 5) == [
-        "C", "A", "B", "D", "E"]
+    assert stan.scores("u3", NOW) == pytest.approx({"A": r, "B": r, "C": r + 0.5, "D": r, "E": 0.5})
+    assert stan.recommend("u3", NOW, 5) == sknn.recommend("u3", NOW, 5) == ["C", "A", "B", "D", "E"]
 
 
 def test_stan_lambda_2_downweights_an_old_session_by_the_exact_factor() -> None:
     # S0 = u1 {A, B} ends t=1; S1 = u2 {A, C} ends t=3601; u3 clicks A at t=7200, asked at
     # t=7201: ages 7200 s and 3600 s. sim1 = 1 / sqrt(1*2) for both; lambda_2 = 1 hour:
     #   S0: 0.70711 * e^-2,  S1: 0.70711 * e^-1.
-    events = stream(("u1", "A", 0), ("u1", "B", 1), ("u2", "A", 3600), ("u2", "C", 3601),
-                    ("u3", "A", 7200))
+    events = stream(
+        ("u1", "A", 0), ("u1", "B", 1), ("u2", "A", 3600), ("u2", "C", 3601), ("u3", "A", 7200)
+    )
     now = 7_201_000
     m = learnt(STAN(lambda_2=HOUR, seen="allow"), events)
     got = m.neighbours("u3", now)
@@ -320,9 +374,19 @@ def test_stan_defaults_are_documented_values() -> None:
 
 # -- contract ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [{"variant": "x"}, {"weighting": "log"}, {"seen": "never"},
-                                 {"k_neighbours": 0}, {"sample": 0}, {"gap_s": 0},
-                                 {"index_cap": 0}])
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"variant": "x"},
+        {"weighting": "log"},
+        {"seen": "never"},
+        {"k_neighbours": 0},
+        {"sample": 0},
+        {"gap_s": 0},
+        {"index_cap": 0},
+    ],
+)
 def test_bad_arguments_raise(bad: dict) -> None:
     with pytest.raises(ValueError):
         SessionKNN(**bad)
@@ -356,10 +420,17 @@ def test_every_grid_entry_runs_with_at_most_k_distinct_items(name: str) -> None:
 
 def test_grids_cover_the_knobs() -> None:
     keys = set().union(*SessionKNN.GRID)
-    assert {"k_neighbours", "sample", "session_len", "seen", "variant", "idf",
-            "weighting"} <= keys
-    assert {"k_neighbours", "sample", "session_len", "seen", "lambda_1", "lambda_2",
-            "lambda_3"} <= set().union(*STAN.GRID)
+    assert {"k_neighbours", "sample", "session_len", "seen", "variant", "idf", "weighting"} <= keys
+    assert {
+        "k_neighbours",
+        "sample",
+        "session_len",
+        "seen",
+        "lambda_1",
+        "lambda_2",
+        "lambda_3",
+    } <= set().union(*STAN.GRID)
     assert all(kw.get("variant", "vsknn") == "vsknn" for kw in grid("vsknn")) and any(
-        kw.get("idf") for kw in grid("vsknn"))
+        kw.get("idf") for kw in grid("vsknn")
+    )
     assert not any(kw.get("idf") for kw in grid("sknn"))
