@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from feedrec.index import set_threads
 from feedrec.model.batch import BatchRunner
-from feedrec.model.clock import SystemClock
+from feedrec.model.clock import Clock, SystemClock
 from feedrec.model.exceptions import ConfigError
 from feedrec.model.pipeline import BatchResult, Pipeline
 from feedrec.model.state import is_expired, load_state
@@ -72,7 +72,7 @@ class Runtime:
         self.metrics = Metrics.create(self.registry)
         torch.set_num_threads(settings.torch_threads)
         set_threads(settings.torch_threads)
-        self.clock = SystemClock()
+        self.clock: Clock = SystemClock()
         self.pipeline = Pipeline.build(
             settings.pipeline_config(),
             device=settings.device,

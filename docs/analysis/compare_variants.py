@@ -9,9 +9,9 @@ Run from the repository root, for example:
 
 Variants are ``name=value`` pairs as the report prints them (``None``, numbers and words are
 read as Python literals where they parse). It replays the stream through the evaluator's
-protocol (model.evaluation.protocol) with the two methods and prints each one's HitRate@20,
+protocol (feedrec.streams.tools.evaluation.protocol) with the two methods and prints each one's HitRate@20,
 NDCG@20 and MRR over the report window, and feedrec / baseline HitRate@20 with its 95%
-interval from the paired bootstrap over users (model.evaluation.bootstrap). The figures are
+interval from the paired bootstrap over users (feedrec.streams.tools.evaluation.bootstrap). The figures are
 quoted in docs/quality.md.
 """
 

@@ -5,7 +5,7 @@ Run from the repository root:
     .venv/bin/python docs/analysis/sim_ceiling.py 100000
 
 Before each step of a session the simulator's state fixes the odds of every item being that
-step's click, cart or purchase (``streams.simulator.Shop._step``: a purchase from the cart, a
+step's click, cart or purchase (``feedrec.streams.tools.simulator.Shop._step``: a purchase from the cart, a
 click on the current item or a similar one of its category, a cart from the items considered).
 An oracle knowing that state lists the 20 likeliest; this script computes those odds without
 drawing from the simulator's random stream (so the stream is exactly ``sim:N``'s) and reports,

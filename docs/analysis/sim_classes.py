@@ -4,7 +4,7 @@ Run from the repository root:
 
     .venv/bin/python docs/analysis/sim_classes.py sim:100000
 
-It replays the stream through ``feedrec evaluate``'s protocol (model.evaluation.protocol) with
+It replays the stream through ``feedrec evaluate``'s protocol (feedrec.streams.tools.evaluation.protocol) with
 feedrec and recent-category in the variants ``--tune`` chose on the shop simulator, then puts
 each scored event of the report window in one class by what its user had done before it: the
 target among the user's recent items (by position, most recent first), a new item of the

@@ -7,7 +7,7 @@ Run from the repository root:
 
 ``docs/analysis/sim_ceiling.py`` lets oracles read the simulator's hidden state. This script
 sees only what a method sees (the events, in time order, with their session ids) but scores
-items with the rules and constants of ``streams.simulator.Shop._step``, the state they need
+items with the rules and constants of ``feedrec.streams.tools.simulator.Shop._step``, the state they need
 rebuilt from the events:
 
 - each session's stage is its latest event's type, its consideration set its last

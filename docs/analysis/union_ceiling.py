@@ -6,9 +6,9 @@ Run from the repository root, for example:
     .venv/bin/python docs/analysis/union_ceiling.py \\
         ../shared/data/taobao-userbehavior/UserBehavior.csv.gz --jobs 2
 
-Every variant of every method's ``--tune`` grid (model.evaluation.registry.grid) replays the
-whole stream through the evaluator's protocol (model.evaluation.protocol), one method's grid per
-process. It prints, per method, the hits@20 of its best variant on the report window and of the
+Every variant of every method's ``--tune`` grid (feedrec.streams.tools.evaluation.registry.grid)
+replays the whole stream through the evaluator's protocol
+(feedrec.streams.tools.evaluation.protocol), one method's grid per process. It prints, per method, the hits@20 of its best variant on the report window and of the
 union of its variants, then the union over every method and variant: the number of scored events
 that at least one of them lists in its top 20. A single list of 20 cannot hit more events than
 an oracle that, event by event, picks whichever of these lists hits; the figure bounds what a
@@ -22,10 +22,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from model.evaluation.protocol import evaluate
-from model.evaluation.registry import METHOD_NAMES, grid, make_method
-from model.evaluation.tuning import label
-from streams.evaluation import load_dataset
+
+from feedrec.streams.tools.evaluation.datasets import load_dataset
+from feedrec.streams.tools.evaluation.protocol import evaluate
+from feedrec.streams.tools.evaluation.registry import METHOD_NAMES, grid, make_method
+from feedrec.streams.tools.evaluation.tuning import label
 
 K = 20
 

@@ -31,7 +31,7 @@ from feedrec.streams.kafka import PRODUCER_LINGER_MS, ensure_topics, make_produc
 from feedrec.streams.metrics import histogram_quantile, scrape
 from feedrec.streams.records import Record
 from feedrec.streams.settings import Settings
-from feedrec.streams.tools.demo import cluster, worker_process
+from feedrec.streams.tools.processes import cluster, worker_process
 from feedrec.streams.tools.producers import RecommendationReader
 from feedrec.streams.tools.simulator import Shop, SimConfig, run_simulation
 from feedrec.streams.topics import DLQ_TOPIC, EVENT_TOPICS, ITEMS_TOPIC, RECS_TOPIC

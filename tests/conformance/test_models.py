@@ -53,7 +53,11 @@ def test_every_model_is_covered() -> None:
 )
 def build(request: pytest.FixtureRequest) -> Callable[[int], RetrievalModel]:
     cls, device = request.param
-    return lambda seed=0: FACTORIES[cls](device, seed)
+
+    def make(seed: int = 0) -> RetrievalModel:
+        return FACTORIES[cls](device, seed)
+
+    return make
 
 
 def batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:

@@ -47,7 +47,7 @@ from feedrec.streams.compat import true_last_offsets
 from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import Scrape, scrape
 from feedrec.streams.tools.broker import free_port
-from feedrec.streams.tools.demo import stop_process
+from feedrec.streams.tools.processes import stop_process
 from feedrec.streams.topics import RECS_TOPIC
 
 log = logging.getLogger("feedrec.chaos")
@@ -251,8 +251,10 @@ class Ledger:
             if err is not None:
                 self.failed += 1
                 return
-            user = msg.key().decode()
-            self.counts.setdefault(user, [0, 0, 0, 0])[self._TYPE_OF[msg.topic()]] += 1
+            key, topic = msg.key(), msg.topic()
+            assert key is not None and topic is not None, "every event is keyed, to a topic"
+            user = key.decode()
+            self.counts.setdefault(user, [0, 0, 0, 0])[self._TYPE_OF[topic]] += 1
 
     def snapshot(self) -> dict[str, list[int]]:
         with self._lock:
@@ -429,6 +431,14 @@ class WorkerProcess:
 
 
 # -- reading the worker's output -----------------------------------------------------------------
+
+
+def _kept_key(msg: Message) -> bytes:
+    """The key of a message a :class:`TopicTail` kept for :meth:`ChaosRun.ours` (which a
+    message without a key never is)."""
+    key = msg.key()
+    assert key is not None, f"a kept message without a key: {msg!r}"
+    return key
 
 
 class TopicTail:
@@ -684,7 +694,7 @@ class ChaosRun:
             while time.monotonic() < deadline:
                 fresh = tail.poll()
                 for msg in fresh:
-                    states[msg.key()] = msg.value()
+                    states[_kept_key(msg)] = msg.value()
                 m = self.worker.metrics()
                 seen = (m.events, m.duplicates) if m is not None else last
                 if fresh or seen != last:
@@ -702,7 +712,7 @@ class ChaosRun:
                     break
                 time.sleep(0.25)
             for msg in tail.to_end():
-                states[msg.key()] = msg.value()
+                states[_kept_key(msg)] = msg.value()
             return states, settled
         finally:
             tail.close()
@@ -738,7 +748,11 @@ class ChaosRun:
     def _recommendations(self) -> list[dict]:
         tail = TopicTail(self.bootstrap, RECS_TOPIC, self.ours)
         try:
-            return [msgspec.json.decode(m.value()) for m in tail.to_end() if m.value() is not None]
+            return [
+                msgspec.json.decode(value)
+                for m in tail.to_end()
+                if (value := m.value()) is not None
+            ]
         finally:
             tail.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,6 +11,30 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 T = TypeVar("T")
+
+#: Worker settings that make the tests quick: frequent checkpoints and index refreshes, small
+#: batch waits, a list for every browse, purchased items never recommended.
+FAST = {
+    "FEEDREC_CHECKPOINT_INTERVAL_S": "2",
+    "FEEDREC_INDEX_REFRESH_S": "0.2",
+    "FEEDREC_BATCH_WITHIN_S": "0.02",
+    "FEEDREC_BROWSE_REC_INTERVAL_S": "0",
+    "FEEDREC_EXCLUDE_PURCHASED": "true",
+}
+
+#: Generous bounds: only a hang should ever reach them.
+EXIT_TIMEOUT_S = 120
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def first_match(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text``; fails the test when none."""
+    found = re.search(pattern, text)
+    assert found is not None, f"{pattern!r} not found in:\n{text[-3000:]}"
+    return found.group(1)
 
 
 def now_ms() -> int:
@@ -37,6 +62,36 @@ def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def key_of(msg: Message) -> bytes:
+    """The key of a message the caller knows was published with one."""
+    key = msg.key()
+    assert key is not None, f"a message without a key: {msg!r}"
+    return key
+
+
+def value_of(msg: Message) -> bytes:
+    """The value of a message the caller knows is not a tombstone."""
+    value = msg.value()
+    assert value is not None, f"a tombstone where a value was expected: {msg!r}"
+    return value
+
+
+def header_list(msg: Message) -> list[tuple[str, bytes]]:
+    """A consumed message's headers, in order; the worker sets every header it writes (bytes)."""
+    headers = msg.headers()
+    assert headers is not None, f"a message without headers: {msg!r}"
+    out: list[tuple[str, bytes]] = []
+    for name, data in headers.items() if isinstance(headers, dict) else headers:
+        assert isinstance(data, bytes), (name, data)
+        out.append((name, data))
+    return out
+
+
+def headers_of(msg: Message) -> dict[str, bytes]:
+    """A consumed message's headers by name."""
+    return dict(header_list(msg))
 
 
 class TopicReader:

@@ -8,21 +8,14 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 import pytest
+from confluent_kafka import Message
 
 from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
-from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.tools.processes import worker_process
 from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
-from .helpers import TopicReader, event, eventually, now_ms
-
-FAST = {
-    "FEEDREC_CHECKPOINT_INTERVAL_S": "2",
-    "FEEDREC_INDEX_REFRESH_S": "0.2",
-    "FEEDREC_BATCH_WITHIN_S": "0.02",
-    "FEEDREC_BROWSE_REC_INTERVAL_S": "0",
-    "FEEDREC_EXCLUDE_PURCHASED": "true",
-}
+from .helpers import FAST, TopicReader, event, eventually, headers_of, key_of, now_ms, value_of
 
 
 @pytest.fixture(scope="module", params=["batch", "faust"])
@@ -38,7 +31,7 @@ def worker(
 
 
 def recs_for(reader: TopicReader, user: str) -> list[dict]:
-    return [msgspec.json.decode(m.value()) for m in reader.poll() if m.key() == user.encode()]
+    return [msgspec.json.decode(value_of(m)) for m in reader.poll() if m.key() == user.encode()]
 
 
 def test_events_produce_recommendations_with_the_documented_schema(
@@ -157,15 +150,15 @@ def test_bad_input_goes_to_the_dead_letter_topic_while_good_events_flow(
 
     dlq = TopicReader(bootstrap, DLQ_TOPIC)
 
-    def ours() -> dict[bytes, object] | None:
-        got = {m.key(): m for m in dlq.poll() if m.key() in sent}
+    def ours() -> dict[bytes, Message] | None:
+        got = {key_of(m): m for m in dlq.poll() if m.key() in sent}
         return got if len(got) == len(sent) else None
 
     got = eventually(ours, what="every bad record in the DLQ")
     dlq.close()
     for key, (reason, value) in sent.items():
         msg = got[key]
-        headers = dict(msg.headers())
+        headers = headers_of(msg)
         assert headers["feedrec.reason"].decode() == reason, key
         assert msg.value() == value, "the DLQ must keep the original bytes"
         assert headers["feedrec.topic"] == b"events.click"

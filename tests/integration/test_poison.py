@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 import pytest
@@ -23,10 +23,19 @@ from feedrec.streams.deadletter import COPY_LIMIT_BYTES, dead_letter, letter_siz
 from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
 from feedrec.streams.records import Record, Rejection
-from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.tools.processes import worker_process
 from feedrec.streams.topics import DLQ_TOPIC, ITEMS_TOPIC, RECS_TOPIC
 
-from .helpers import TopicReader, event, eventually, now_ms
+from .helpers import (
+    TopicReader,
+    event,
+    eventually,
+    header_list,
+    headers_of,
+    key_of,
+    now_ms,
+    value_of,
+)
 
 FAST = {
     "FEEDREC_CHECKPOINT_INTERVAL_S": "2",
@@ -113,12 +122,19 @@ def dead_letters(dlq: TopicReader, keys: set[bytes]) -> dict[bytes, list[Message
     got: dict[bytes, list[Message]] = {}
     for m in dlq.poll():
         if m.key() in keys:
-            got.setdefault(m.key(), []).append(m)
+            got.setdefault(key_of(m), []).append(m)
     return got
 
 
+def record_key(rej: Rejection) -> bytes:
+    """The key of a refused record made with one."""
+    key = rej.record.key
+    assert key is not None
+    return key
+
+
 def recs_for(reader: TopicReader, user: str) -> list[dict]:
-    return [msgspec.json.decode(m.value()) for m in reader.poll() if m.key() == user.encode()]
+    return [msgspec.json.decode(value_of(m)) for m in reader.poll() if m.key() == user.encode()]
 
 
 def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
@@ -172,15 +188,17 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
         f"{p}-cat-good": (None, msgspec.json.encode({"item_id": item, "available": False})),
         f"{p}-cat-bad": ("bad_id", b'{"item_id":""}'),
     }
+
+    def landed(tag: str) -> Callable[[KafkaError | None, Message], None]:
+        """Delivery report recording where the record ``tag`` landed."""
+
+        def report(err: KafkaError | None, msg: Message) -> None:
+            where.update({tag.encode(): (msg.partition(), msg.offset())})
+
+        return report
+
     for tag, (_, value) in catalogue.items():
-        producer.produce(
-            ITEMS_TOPIC,
-            key=item.encode(),
-            value=value,
-            on_delivery=lambda err, msg, tag=tag: where.update(
-                {tag.encode(): (msg.partition(), msg.offset())}
-            ),
-        )
+        producer.produce(ITEMS_TOPIC, key=item.encode(), value=value, on_delivery=landed(tag))
     assert producer.flush(30) == 0
     assert len(where) == len(bad) + len(catalogue)
 
@@ -210,11 +228,12 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
     for name, (reason, value) in bad.items():
         key = f"{p}-bad-{name}".encode()
         (msg,) = got[key]  # exactly once
-        headers = dict(msg.headers())
+        headers = headers_of(msg)
         assert headers["feedrec.reason"].decode() == reason, name
         assert headers["feedrec.topic"] == b"events.click"
         assert (int(headers["feedrec.partition"]), int(headers["feedrec.offset"])) == where[key]
         if name == "2.5mb":
+            assert value is not None
             assert msg.value() == b"", "too large to copy: a reference"
             assert int(headers["feedrec.size"]) == len(value)
             assert headers["feedrec.sha256"].decode() == hashlib.sha256(value).hexdigest()
@@ -224,18 +243,18 @@ def test_poison_is_dead_lettered_once_and_the_worker_and_catalogue_keep_going(
         if name.startswith("deep"):
             assert b"nests too deep" in headers["feedrec.detail"]
 
-    letters = sorted(got[item.encode()], key=lambda m: int(dict(m.headers())["feedrec.offset"]))
+    letters = sorted(got[item.encode()], key=lambda m: int(headers_of(m)["feedrec.offset"]))
     assert len(letters) == 2, "each bad catalogue record once, the good one not at all"
     for msg, tag in zip(letters, (f"{p}-cat-deep", f"{p}-cat-bad"), strict=True):
-        headers = dict(msg.headers())
-        reason, value = catalogue[tag]
+        headers = headers_of(msg)
+        cat_reason, cat_value = catalogue[tag]
         assert headers["feedrec.topic"] == ITEMS_TOPIC.encode()
-        assert headers["feedrec.reason"].decode() == reason
-        assert msg.value() == value
+        assert headers["feedrec.reason"].decode() == cat_reason
+        assert msg.value() == cat_value
         assert (int(headers["feedrec.partition"]), int(headers["feedrec.offset"])) == where[
             tag.encode()
         ]
-    assert b"nests too deep" in dict(letters[0].headers())["feedrec.detail"]
+    assert b"nests too deep" in headers_of(letters[0])["feedrec.detail"]
     assert (
         where[f"{p}-cat-deep".encode()]
         < where[f"{p}-cat-good".encode()]
@@ -275,20 +294,22 @@ def test_dead_letters_fit_the_producer_and_broker_limits_or_become_references(
     assert reports == [None, None, None], "one report each, all stored"
 
     dlq = TopicReader(bootstrap, DLQ_TOPIC)
-    keys = {r.record.key for r in (at_limit, over, refused)}
+    keys = {record_key(r) for r in (at_limit, over, refused)}
     got = eventually(
         lambda: (lambda d: d if set(d) == keys else None)(dead_letters(dlq, keys)),
         what="the three dead letters",
     )
     dlq.close()
-    (copy,) = got[at_limit.record.key]
-    assert letter_size(copy.key(), copy.value(), copy.headers()) <= COPY_LIMIT_BYTES
+    (copy,) = got[record_key(at_limit)]
+    assert letter_size(copy.key(), copy.value(), header_list(copy)) <= COPY_LIMIT_BYTES
     assert copy.value() == at_limit.record.value, "the largest copy, byte for byte"
     for r in (over, refused):
-        (msg,) = got[r.record.key]
-        headers = dict(msg.headers())
+        (msg,) = got[record_key(r)]
+        headers = headers_of(msg)
+        value = r.record.value
+        assert value is not None
         assert msg.value() == b""
-        assert int(headers["feedrec.size"]) == len(r.record.value)
-        assert headers["feedrec.sha256"].decode() == hashlib.sha256(r.record.value).hexdigest()
+        assert int(headers["feedrec.size"]) == len(value)
+        assert headers["feedrec.sha256"].decode() == hashlib.sha256(value).hexdigest()
         assert (headers["feedrec.partition"], headers["feedrec.offset"]) == (b"1", b"42")
-    assert b"producer refused" in dict(got[refused.record.key][0].headers())["feedrec.detail"]
+    assert b"producer refused" in headers_of(got[record_key(refused)][0])["feedrec.detail"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from feedrec.streams.kafka import make_producer
 from feedrec.streams.metrics import scrape
-from feedrec.streams.tools.demo import worker_process
+from feedrec.streams.tools.processes import worker_process
 from feedrec.streams.topics import RECS_TOPIC
 
 from .helpers import TopicReader, event, eventually

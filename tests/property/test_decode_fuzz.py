@@ -189,20 +189,20 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
         field = draw(st.sampled_from([b"price", b"ts", b"unknown"]))
         return topic, with_field(ev, b'"' + field + b'":' + lit), "bad_json"
     if kind == "null":
-        field = draw(st.sampled_from(["event_id", "user_id", "item_id", "ts"]))
-        ev[field] = None
+        key = draw(st.sampled_from(["event_id", "user_id", "item_id", "ts"]))
+        ev[key] = None
         return topic, dump(ev), "wrong_type"
     if kind == "missing":
-        for field in draw(
+        for key in draw(
             st.sets(st.sampled_from(["event_id", "user_id", "item_id", "ts"]), min_size=1)
         ):
-            del ev[field]
+            del ev[key]
         return topic, dump(ev), "missing_field"
     if kind == "wrong_type":
-        field = draw(st.sampled_from(sorted(WRONG_TYPES)))
-        ev.pop(field, None)
-        raw = draw(st.sampled_from(WRONG_TYPES[field]))
-        return topic, with_field(ev, b'"' + field.encode() + b'":' + raw), "wrong_type"
+        key = draw(st.sampled_from(sorted(WRONG_TYPES)))
+        ev.pop(key, None)
+        raw = draw(st.sampled_from(WRONG_TYPES[key]))
+        return topic, with_field(ev, b'"' + key.encode() + b'":' + raw), "wrong_type"
     if kind == "ts":
         ev["ts"] = draw(
             st.sampled_from(
@@ -226,8 +226,8 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
             draw(st.sampled_from([b"[1,2]", b'"event"', b"42", b"null", b"true"])),
             "wrong_type",
         )
-    field = draw(st.sampled_from(["event_id", "user_id", "item_id"]))
-    ev[field] = draw(st.sampled_from(["", "x" * 129, "é" * 129]))
+    key = draw(st.sampled_from(["event_id", "user_id", "item_id"]))
+    ev[key] = draw(st.sampled_from(["", "x" * 129, "é" * 129]))
     return topic, dump(ev), "bad_id"
 
 

@@ -101,7 +101,8 @@ def _reference_add(filters: list[bytearray], count: int, item: str) -> int:
 @pytest.mark.parametrize("seed", SEEDS[:10])
 def test_seen_filters_match_a_bit_by_bit_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    state, count, filters, ref_count = b"", 0, [], 0
+    state, count, ref_count = b"", 0, 0
+    filters: list[bytearray] = []
     for _ in range(int(rng.integers(1, 60))):
         items = [f"i{x}" for x in rng.integers(0, 4000, int(rng.integers(0, 80)))]
         state, count = seen.add_many(state, count, items)

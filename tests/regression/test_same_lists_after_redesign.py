@@ -12,7 +12,9 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 import torch
@@ -79,12 +81,13 @@ def worker_lists(events: list[dict]) -> list[list]:
 class _Recording:
     """A method that records every list it gives."""
 
-    GRID = ({},)
+    GRID: ClassVar[tuple[dict, ...]] = ({},)
 
     def __init__(self, inner: Feedrec) -> None:
-        self.inner, self.lists = inner, []
+        self.inner = inner
+        self.lists: list[list] = []
 
-    def learn(self, events) -> None:  # noqa: ANN001 (the protocol's own types)
+    def learn(self, events: Sequence[Event]) -> None:
         self.inner.learn(events)
 
     def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:

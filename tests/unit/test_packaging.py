@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no tomllib; pytest itself depends on its backport there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

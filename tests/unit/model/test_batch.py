@@ -41,6 +41,11 @@ def make(users: int = 64, items: int = 64, train_batch: int = 4) -> Pipeline:
     return Pipeline.build(cfg, device="cpu", index_kind="exact", clock=ManualClock(NOW))
 
 
+def no_state(user: str) -> bytes | None:
+    """The state lookup of a table that holds nobody yet."""
+    return None
+
+
 def records(n: int, items: int = 5, users: int = 3) -> list[Record]:
     return [
         Record(
@@ -77,7 +82,7 @@ def test_only_the_record_the_pipeline_fails_on_is_dead_lettered(
         6,
         msgspec.json.encode({"event_id": "p", "user_id": "u0", "item_id": "poison", "ts": NOW}),
     )
-    effects = BatchRunner(pipeline).run(batch, {}.get)
+    effects = BatchRunner[Record](pipeline).run(batch, no_state)
     assert [(r.record.position, r.reason) for r in effects.refused] == [(6, "internal_error")]
     assert "a bug that this item triggers" in effects.refused[0].detail
     applied = sum(sum(load_state(raw).counts) for raw in effects.states.values())
@@ -88,7 +93,7 @@ def test_only_the_record_the_pipeline_fails_on_is_dead_lettered(
 
 def test_a_batch_with_more_distinct_items_than_the_capacity_is_learned_in_steps() -> None:
     pipeline = make(users=4, items=8, train_batch=1000)
-    effects = BatchRunner(pipeline).run(records(60, items=30, users=9), {}.get)
+    effects = BatchRunner[Record](pipeline).run(records(60, items=30, users=9), no_state)
     assert effects.refused == []
     assert pipeline.learn.pending == 60
     loss = pipeline.learn.step()
@@ -99,9 +104,9 @@ def test_a_batch_with_more_distinct_items_than_the_capacity_is_learned_in_steps(
 
 def test_the_same_events_again_are_neither_applied_nor_learned_twice() -> None:
     pipeline = make(train_batch=1)
-    runner = BatchRunner(pipeline)
+    runner = BatchRunner[Record](pipeline)
     batch = records(9)
-    first = runner.run(batch, {}.get)
+    first = runner.run(batch, no_state)
     version = pipeline.version
     again = runner.run(batch, first.states.get)
     assert again.result.replayed == 9 and again.result.counts == {
@@ -129,8 +134,8 @@ def test_an_event_the_gradient_step_fails_on_is_skipped_and_dead_lettered(
         return original(events, contexts)
 
     monkeypatch.setattr(pipeline.learn, "_learn", fragile)
-    runner = BatchRunner(pipeline)
-    first = runner.run(records(6), {}.get)  # e3 (u0, i3) waits in the pool
+    runner = BatchRunner[Record](pipeline)
+    first = runner.run(records(6), no_state)  # e3 (u0, i3) waits in the pool
     assert first.refused == [] and pipeline.learn.pending == 6
     batch = records(12)[6:]
     second = runner.run(batch, first.states.get)  # 12 waiting: the step runs

@@ -2,77 +2,10 @@ import numpy as np
 import pytest
 
 from feedrec.model.candidates import FEATURES, IN_CATEGORY_SCALE, Candidates, SourceConfig
-from feedrec.model.covisit import CoVisits
 from feedrec.model.items import ItemStats
-from feedrec.model.ranker import OnlineRanker
 from feedrec.model.seen import add_many
 from feedrec.model.sources.base import top_per_group
-
-HOUR_MS = 3_600_000
-
-
-def successors_of(cv: CoVisits, row: int) -> dict[int, float]:
-    nb, share = cv.successors(np.array([[row]]))
-    return {int(n): float(s) for n, s in zip(nb.ravel(), share.ravel(), strict=True) if n >= 0}
-
-
-def test_covisits_count_pairs_and_share_per_source() -> None:
-    cv = CoVisits(10, slots=4)
-    cv.observe(np.array([0, 0, 0, 1]), np.array([1, 1, 2, 0]), np.ones(4), np.zeros(4))
-    assert successors_of(cv, 0) == pytest.approx({1: 2 / 3, 2: 1 / 3})
-    assert successors_of(cv, 1) == pytest.approx({0: 1.0})
-    assert successors_of(cv, 5) == {}
-
-
-def test_covisits_skip_padding_and_self_pairs() -> None:
-    cv = CoVisits(10, slots=4)
-    cv.observe(np.array([-1, 3, 4]), np.array([2, 3, -1]), np.ones(3), np.zeros(3))
-    assert all(successors_of(cv, r) == {} for r in range(10))
-
-
-def test_covisits_keep_the_strongest_when_slots_run_out() -> None:
-    cv = CoVisits(10, slots=2)
-    cv.observe(np.array([0, 0]), np.array([1, 2]), np.array([3.0, 2.0]), np.zeros(2))
-    cv.observe(np.array([0]), np.array([3]), np.array([1.0]), np.zeros(1))
-    assert set(successors_of(cv, 0)) == {1, 2}
-    cv.observe(np.array([0]), np.array([4]), np.array([5.0]), np.zeros(1))
-    assert set(successors_of(cv, 0)) == {1, 4}
-
-
-def test_covisits_newer_pairs_outweigh_older_ones() -> None:
-    cv = CoVisits(10, slots=4, half_life_s=3600)
-    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.array([0]))
-    cv.observe(np.array([0]), np.array([2]), np.ones(1), np.array([HOUR_MS]))
-    assert successors_of(cv, 0) == pytest.approx({1: 1 / 3, 2: 2 / 3})
-
-
-def test_covisits_rescale_keeps_ratios() -> None:
-    cv = CoVisits(10, slots=4, half_life_s=60)
-    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.array([0]))
-    cv.observe(np.array([0]), np.array([2]), np.ones(1), np.array([60_000]))
-    late = 100 * HOUR_MS  # far past the float32 range without a rescale
-    cv.observe(np.array([5, 5]), np.array([6, 7]), np.ones(2), np.array([late, late]))
-    assert successors_of(cv, 5) == pytest.approx({6: 0.5, 7: 0.5})
-    assert np.isfinite(cv.weight).all()
-
-
-def test_covisits_forget_reused_rows_in_both_directions() -> None:
-    cv = CoVisits(10, slots=4)
-    cv.observe(np.array([0, 1]), np.array([1, 0]), np.ones(2), np.zeros(2))
-    cv.reset(np.array([1]))
-    assert successors_of(cv, 0) == {}
-    assert successors_of(cv, 1) == {}
-    cv.observe(np.array([0]), np.array([1]), np.ones(1), np.zeros(1))
-    assert successors_of(cv, 0) == pytest.approx({1: 1.0})
-
-
-def test_covisits_state_round_trip() -> None:
-    cv = CoVisits(10, slots=4)
-    cv.observe(np.array([0, 0, 2]), np.array([1, 3, 0]), np.ones(3), np.array([0, 5, 9]))
-    other = CoVisits(10, slots=4)
-    other.load(cv.state(4))
-    for r in range(10):
-        assert successors_of(other, r) == pytest.approx(successors_of(cv, r))
+from feedrec.model.sources.trending import Trending
 
 
 def test_top_per_group() -> None:
@@ -180,7 +113,9 @@ def test_trending_skips_unavailable_items() -> None:
     sources, stats = shop()
     stats.available[19] = False
     sources.refresh(stats, 20, now_s=100.0)
-    assert sources.sources["trending"].rows.tolist() == [18, 17]
+    trending = sources.sources["trending"]
+    assert isinstance(trending, Trending)
+    assert trending.rows.tolist() == [18, 17]
     assert sources.category.by_category[1].tolist() == [18, 17, 16]
 
 
@@ -197,74 +132,6 @@ def test_source_config_is_validated() -> None:
         Candidates(SourceConfig(), 4, history_decay=1.5)
 
 
-def test_ranker_learns_which_feature_predicts_the_target() -> None:
-    rng = np.random.default_rng(0)
-    ranker = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5)
-    b, c, f = 64, 30, len(FEATURES)
-    losses = []
-    for _ in range(200):
-        feats = rng.random((b, c, f))
-        target = feats[:, :, 2].argmax(axis=1)  # one column decides
-        losses.append(ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b)))
-    assert losses[-1] < 0.5 * losses[0]
-    assert ranker.weights[2] == ranker.weights.max() > 0
-
-
-def test_ranker_skips_rows_without_target_and_masks_invalid() -> None:
-    ranker = OnlineRanker()
-    feats = np.ones((2, 3, len(FEATURES)))
-    before = ranker.weights.copy()
-    assert ranker.learn(feats, np.ones((2, 3), bool), np.array([-1, -1]), np.ones(2)) is None
-    assert (ranker.weights == before).all()
-    valid = np.array([[True, False, True]])
-    assert ranker.score(feats[:1], valid)[0, 1] == -np.inf
-
-
-def test_ranker_learns_what_predicts_the_target_in_each_context() -> None:
-    # In context 0 column 2 picks the target, in context 1 column 3 does: shared weights alone
-    # cannot tell, the context's own offsets can.
-    rng = np.random.default_rng(0)
-    ranker = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5, contexts=2)
-    b, c, f = 64, 30, len(FEATURES)
-    context = np.arange(b) % 2
-    for _ in range(300):
-        feats = rng.random((b, c, f))
-        target = np.where(
-            context == 0, feats[:, :, 2].argmax(axis=1), feats[:, :, 3].argmax(axis=1)
-        )
-        ranker.learn(feats, np.ones((b, c), bool), target, np.ones(b), context)
-    feats = rng.random((b, c, f))
-    ok = np.ones((b, c), bool)
-    for ctx, column in ((0, 2), (1, 3)):
-        picked = ranker.score(feats, ok, np.full(b, ctx)).argmax(axis=1)
-        assert (picked == feats[:, :, column].argmax(axis=1)).mean() > 0.75
-    # One set of weights for both (contexts=1) can only split the difference.
-    shared = OnlineRanker(dict.fromkeys(FEATURES, 0.0), lr=0.5)
-    for _ in range(300):
-        f_ = rng.random((b, c, f))
-        target = np.where(context == 0, f_[:, :, 2].argmax(axis=1), f_[:, :, 3].argmax(axis=1))
-        shared.learn(f_, np.ones((b, c), bool), target, np.ones(b))
-    picked = shared.score(feats, ok).argmax(axis=1)
-    assert (picked == feats[:, :, 2].argmax(axis=1)).mean() < 0.6
-    # Without a context, rows are scored in context 0.
-    assert (ranker.score(feats, ok) == ranker.score(feats, ok, np.zeros(b, int))).all()
-    with pytest.raises(ValueError, match="contexts"):
-        OnlineRanker(contexts=0)
-
-
-def test_ranker_state_round_trip() -> None:
-    ranker = OnlineRanker(contexts=3)
-    feats = np.random.default_rng(1).random((4, 5, len(FEATURES)))
-    ranker.learn(
-        feats, np.ones((4, 5), bool), np.array([0, 1, 2, 3]), np.ones(4), np.array([0, 1, 2, 1])
-    )
-    other = OnlineRanker(contexts=3)
-    other.load(ranker.state())
-    assert other.as_dict() == ranker.as_dict() and other.steps == 1
-    assert (other.context_weights == ranker.context_weights).all()
-    assert (ranker.context_weights != 0).any()
-
-
 def test_trending_offers_this_half_hours_and_these_weeks_sellers() -> None:
     stats = ItemStats(4, popularity_half_life_s=1800.0)
     day = 86_400_000
@@ -273,6 +140,7 @@ def test_trending_offers_this_half_hours_and_these_weeks_sellers() -> None:
     stats.observe(np.array([0]), np.array([50.0]), np.array([t0]))
     stats.observe(np.array([1]), np.array([1.0]), np.array([t0 + 3 * day]))
     trending = Candidates(SourceConfig(trending=1), 4, 0.8).sources["trending"]
+    assert isinstance(trending, Trending)
     trending.refresh(stats, 4)
     # Half-hour popularity: item 1 (item 0's 50 decayed through 144 half-lives); weeks: item 0.
     assert trending.rows.tolist() == [1, 0]

@@ -110,10 +110,9 @@ def test_contexts_say_what_the_user_did_last() -> None:
     out = apply_events(st, [ev(1, "browse"), ev(2, "cart"), ev(3, "purchase")], LIMITS)
     assert [LAST[c.last] for c in out.contexts] == ["none", "browse", "cart"]
     assert LAST[st.last] == "purchase"
-    assert CONTEXTS[context_of(st.last, others_open=False)] == "purchase"
-    assert CONTEXTS[context_of(st.last, others_open=True)] == "purchase, other sessions open"
+    alone, others = context_of(np.array([st.last] * 2), np.array([False, True])).tolist()
+    assert (CONTEXTS[alone], CONTEXTS[others]) == ("purchase", "purchase, other sessions open")
     # A user who did nothing yet has no other session either.
-    assert context_of(0, others_open=True) == 0
     assert context_of(np.array([0, 3, 3]), np.array([True, True, False])).tolist() == [0, 7, 3]
     assert load_state(dump_state(st)).last == st.last
 

@@ -99,7 +99,8 @@ def test_vocab_item_rows_cut_and_pad_each_list() -> None:
 def test_matches_a_reference_lru() -> None:
     """Random traffic against a plain-list LRU model: same ids live, same evictions."""
     rng = np.random.default_rng(1)
-    m, lru = IdMap(50), []  # lru: least recent first
+    m = IdMap(50)
+    lru: list[str] = []  # least recent first
     owner: dict[int, str] = {}
     for _ in range(200):
         batch = [f"id{x}" for x in rng.integers(0, 120, rng.integers(1, 40))]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 import feedrec.streams.kafka
@@ -173,6 +174,11 @@ class FakeProducer:
             served += 1
         return served
 
+    def as_producer(self) -> Producer:
+        """This fake where the code takes confluent_kafka's Producer (it calls only ``produce``
+        and ``poll``, which the fake has with the same arguments)."""
+        return cast(Producer, self)
+
 
 class Reports(list):
     def __call__(self, err, msg) -> None:
@@ -181,7 +187,7 @@ class Reports(list):
 
 def test_send_copies_a_letter_that_fits() -> None:
     producer, reports = FakeProducer(), Reports()
-    send_dead_letter(producer, rejection(b"abc"), on_delivery=reports)
+    send_dead_letter(producer.as_producer(), rejection(b"abc"), on_delivery=reports)
     producer.poll()
     assert [(k, v) for k, v, _ in producer.stored] == [(b"u1", b"abc")]
     assert reports == [(None, DLQ_TOPIC)]
@@ -190,7 +196,9 @@ def test_send_copies_a_letter_that_fits() -> None:
 def test_send_falls_back_to_a_reference_when_produce_refuses_the_copy() -> None:
     producer, reports = FakeProducer(max_bytes=10_000), Reports()
     value = b"z" * 50_000
-    send_dead_letter(producer, rejection(value, reason="too_large"), on_delivery=reports)
+    send_dead_letter(
+        producer.as_producer(), rejection(value, reason="too_large"), on_delivery=reports
+    )
     producer.poll()
     ((key, stored, headers),) = producer.stored
     assert (key, stored) == (b"u1", b"")
@@ -203,7 +211,7 @@ def test_send_falls_back_to_a_reference_when_produce_refuses_the_copy() -> None:
 def test_send_falls_back_to_a_reference_when_the_broker_refuses_the_copy() -> None:
     producer, reports = FakeProducer(broker_max=10_000), Reports()
     value = b"z" * 50_000
-    send_dead_letter(producer, rejection(value), on_delivery=reports)
+    send_dead_letter(producer.as_producer(), rejection(value), on_delivery=reports)
     assert producer.stored == []
     producer.poll()
     ((_, stored, headers),) = producer.stored
@@ -214,7 +222,7 @@ def test_send_falls_back_to_a_reference_when_the_broker_refuses_the_copy() -> No
 
 def test_other_delivery_errors_reach_the_callers_report_unchanged() -> None:
     producer, reports = FakeProducer(), Reports()
-    send_dead_letter(producer, rejection(b"abc"), on_delivery=reports)
+    send_dead_letter(producer.as_producer(), rejection(b"abc"), on_delivery=reports)
     callback, _, msg = producer.reports.pop()
     timed_out = KafkaError(KafkaError._MSG_TIMED_OUT)
     callback(timed_out, msg)
@@ -225,22 +233,22 @@ def test_other_delivery_errors_reach_the_callers_report_unchanged() -> None:
 def test_a_refused_reference_raises_instead_of_vanishing() -> None:
     producer = FakeProducer(max_bytes=10)
     with pytest.raises(KafkaException):
-        send_dead_letter(producer, rejection(b"z" * 100))
+        send_dead_letter(producer.as_producer(), rejection(b"z" * 100))
 
 
 def test_a_full_queue_is_waited_out_by_polling_or_sleeping() -> None:
     producer = FakeProducer(full=2)
-    send_dead_letter(producer, rejection(b"abc"))
+    send_dead_letter(producer.as_producer(), rejection(b"abc"))
     assert producer.polls == 2 and len(producer.stored) == 1
     producer = FakeProducer(full=2)
-    send_dead_letter(producer, rejection(b"abc"), serve=False)
+    send_dead_letter(producer.as_producer(), rejection(b"abc"), serve=False)
     assert producer.polls == 0 and len(producer.stored) == 1
 
 
 def test_the_sink_sends_counts_and_never_serves_other_reports() -> None:
     producer = FakeProducer(full=1)
     registry = CollectorRegistry()
-    sink = dead_letter_sink(producer, Metrics.create(registry).invalid)
+    sink = dead_letter_sink(producer.as_producer(), Metrics.create(registry).invalid)
     sink(rejection(b"{", reason="bad_json", topic="items"))
     sink(rejection(b'{"item_id":""}', reason="bad_id", topic="items"))
     assert [h["feedrec.topic"] for _, _, h in producer.stored] == [b"items", b"items"]

@@ -16,6 +16,7 @@ import copy
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 import msgspec
 import pytest
@@ -39,6 +40,8 @@ TOPICS = EVENT_TOPICS
 PARTITIONS = 2
 #: The boundaries of one batch's cycle a crash may fall on.
 STEPS = ("read", "computed", "half_delivered", "delivered", "released", "committed")
+#: One write of a batch: a user's state to the changelog, or a refused record to the DLQ.
+Write = tuple[Literal["state"], str, bytes] | tuple[Literal["dlq"], Record, None]
 
 
 @dataclass
@@ -182,7 +185,7 @@ class Worker:
         ticket = self.outbox.open(Shipment(effects.recommendations, offsets_of(records)))
         for user, raw in effects.states.items():
             self.table[user] = raw
-        writes = [("state", u, raw) for u, raw in effects.states.items()]
+        writes: list[Write] = [("state", u, raw) for u, raw in effects.states.items()]
         writes += [("dlq", r.record, None) for r in effects.refused]
         ticket.expect(len(writes))
         self.outbox.seal(ticket)
@@ -191,13 +194,14 @@ class Worker:
         if crash_at == "computed":
             raise Crash
         self.rng.shuffle(writes)
-        for n, (kind, what, raw) in enumerate(writes):
+        for n, write in enumerate(writes):
             if crash_at == "half_delivered" and n >= len(writes) // 2:
                 raise Crash
-            if kind == "state":
-                self.durable.changelog[what] = raw
+            if write[0] == "state":
+                _, user, raw = write
+                self.durable.changelog[user] = raw
             else:
-                self.durable.dead_letters.append(what)
+                self.durable.dead_letters.append(write[1])
             ticket.delivered()
         if crash_at == "delivered":
             raise Crash
@@ -250,12 +254,18 @@ def run(
     return durable, worker.finish(), restarts
 
 
+def value_of(record: Record) -> bytes:
+    """The value of a record of the simulated log (which has no tombstones)."""
+    assert record.value is not None
+    return record.value
+
+
 def valid_events(log: dict[tuple[str, int], list[Record]]) -> list[Event]:
     out = []
     for records in log.values():
         for r in records:
             with contextlib.suppress(msgspec.DecodeError):
-                out.append(msgspec.json.decode(r.value, type=Event))
+                out.append(msgspec.json.decode(value_of(r), type=Event))
     return out
 
 
@@ -312,7 +322,7 @@ def check(
         (r.topic, r.partition, r.offset)
         for recs in log.values()
         for r in recs
-        if not r.value.endswith(b"}")
+        if not value_of(r).endswith(b"}")
     }
     assert {(r.topic, r.partition, r.offset) for r in durable.dead_letters} == bad
 

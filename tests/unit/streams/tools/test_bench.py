@@ -21,7 +21,9 @@ def test_cpu_seconds_counts_this_process_and_ignores_missing_ones() -> None:
 
 def test_broker_pids_finds_a_process_named_like_the_broker(tmp_path) -> None:
     fake = tmp_path / "tansu-fake"
-    shutil.copy(shutil.which("sleep"), fake)
+    sleep = shutil.which("sleep")
+    assert sleep is not None, "no sleep on the PATH"
+    shutil.copy(sleep, fake)
     proc = subprocess.Popen([str(fake), "30"])
     try:
         deadline = time.monotonic() + 5

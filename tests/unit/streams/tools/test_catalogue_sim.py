@@ -4,6 +4,7 @@ and related picks within a visit."""
 
 import time
 from collections import Counter, defaultdict
+from typing import TypedDict
 
 import msgspec
 import numpy as np
@@ -23,8 +24,16 @@ FIELDS = {
     "category": str,
     "price": float,
 }
+
+
+class _World(TypedDict):
+    n_users: int
+    n_items: int
+    n_categories: int
+
+
 #: A small world whose heavy users have hundreds of events, for the drift check.
-SMALL = {"n_users": 100, "n_items": 4000, "n_categories": 40}
+SMALL: _World = {"n_users": 100, "n_items": 4000, "n_categories": 40}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +91,7 @@ def test_every_event_follows_the_public_schema(stream) -> None:
         for k, v in fields.items():
             assert type(v) is FIELDS[k], (k, v)
         ev = msgspec.convert(fields, Event)
-        assert ev.user_id == fields["user_id"] and ev.price > 0
+        assert ev.user_id == fields["user_id"] and ev.price is not None and ev.price > 0
         assert fields["user_id"][0] == "u" and fields["item_id"][0] == "i"
         assert fields["category"][0] == "c"
     assert len({e["event_id"] for _, e in stream}) == len(stream)
@@ -99,7 +108,8 @@ def test_users_have_long_histories_in_visits_days_apart(stream) -> None:
     lengths = sorted((len(h) for h in by.values()), reverse=True)
     assert np.median(lengths) >= 6
     assert lengths[19] >= 50  # the top 20 users have 50+ events each
-    within, between = [], []
+    within: list[int] = []
+    between: list[int] = []
     for h in by.values():
         for a, b in zip(h, h[1:], strict=False):
             (within if a["session_id"] == b["session_id"] else between).append(b["ts"] - a["ts"])
@@ -157,7 +167,8 @@ def test_items_are_released_over_time(stream) -> None:
 
 
 def test_consecutive_picks_in_a_visit_share_a_category(stream) -> None:
-    same_visit, across = [], []
+    same_visit: list[bool] = []
+    across: list[bool] = []
     for h in histories(stream).values():
         for a, b in zip(h, h[1:], strict=False):
             hit = a["category"] == b["category"]
@@ -180,7 +191,8 @@ def test_refuses_bad_requests() -> None:
     with pytest.raises(ValueError):
         CatalogueConfig(n_categories=0)
     with pytest.raises(ValueError):
-        CatalogueConfig(event_mix=(1.0, 0.0, 0.0))
+        # A mix of the wrong length, on purpose: the config must refuse it at run time.
+        CatalogueConfig(event_mix=(1.0, 0.0, 0.0))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         CatalogueConfig(span_days=0.0)
     with pytest.raises(ValueError):  # nothing out when the stream starts

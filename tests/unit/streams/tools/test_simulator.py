@@ -236,7 +236,7 @@ def test_popularity_is_skewed() -> None:
 def test_users_browse_and_buy_what_they_like() -> None:
     shop = Shop(SMALL)
     evs = events(shop, 20_000)
-    aff = {t: [] for t in STAGE}
+    aff: dict[str, list[float]] = {t: [] for t in STAGE}
     for t, e in evs:
         aff[t].append(float(shop.true_affinity(e["user_id"], [e["item_id"]])[0]))
     base = float(np.mean(shop.user_taste @ shop.item_vecs.T))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 
 from feedrec.model.events import Event
 from feedrec.streams.tools.evaluation.popularity import Popularity
@@ -22,7 +23,7 @@ def stream(*steps: tuple[str, str] | tuple[str, str, str]) -> list[Event]:
     return [ev(n, s[0], s[1], 1000 * n, *s[2:]) for n, s in enumerate(steps)]
 
 
-def popular(events: list[Event], skip: set[str] = frozenset()) -> list[str]:
+def popular(events: list[Event], skip: Collection[str] = frozenset()) -> list[str]:
     """The filler's order: Popularity with a one-hour half-life, less ``skip``."""
     p = Popularity(half_life_s=3600.0)
     p.learn(events)

@@ -11,7 +11,7 @@ from feedrec.model.events import Event
 from feedrec.streams.tools.evaluation.datasets import simulated_events
 from feedrec.streams.tools.evaluation.popularity import Popularity
 from feedrec.streams.tools.evaluation.registry import grid, make_method
-from feedrec.streams.tools.evaluation.sknn import SessionKNN
+from feedrec.streams.tools.evaluation.sknn import SessionKNN, SessionPool
 from feedrec.streams.tools.evaluation.stan import DAY, HOUR, STAN
 
 _n = 0
@@ -408,6 +408,7 @@ def test_every_grid_entry_runs_with_at_most_k_distinct_items(name: str) -> None:
     catalogue = {e.item_id for e in SIM[:1000]}
     for kw in variants:
         m = make_method(name, **kw)
+        assert isinstance(m, SessionPool)  # sknn, vsknn and stan all keep their histories
         m.learn(SIM[:1000])
         for e in SIM[1000:1100]:
             for k in (1, 20):

@@ -1,4 +1,5 @@
-"""A real Kafka-protocol broker for the integration tests.
+"""A real Kafka-protocol broker for every test that asks for one (``bootstrap``): the
+integration tests and the regressions that need it.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` points the tests at a running cluster; ``FEEDREC_TEST_BROKER=
 testcontainers`` starts Kafka in Docker through testcontainers (where a Docker engine runs);
