@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -23,10 +22,8 @@ def partitions(bootstrap: str, topic: str) -> int:
 
 
 def test_waiting_for_a_broker_that_is_not_there_fails_with_what_to_do() -> None:
-    start = time.monotonic()
     with pytest.raises(BrokerUnavailable, match=r"no Kafka broker answered .* within 1s"):
         wait_for_broker(f"localhost:{free_port()}", timeout=1.0)
-    assert time.monotonic() - start < 10
 
 
 def test_missing_topics_are_created_once_and_the_catalogue_is_compacted(bootstrap: str) -> None:

@@ -33,4 +33,6 @@ def test_metrics_live_on_the_registry_given() -> None:
     assert 'feedrec_invalid_events_total{reason="bad_json"} 0.0' in text
     assert "feedrec_event_to_recommendation_seconds_bucket" in text
     assert "feedrec_online_hit_rate" in text
-    Metrics.create(CollectorRegistry())  # a second registry is independent
+    other = CollectorRegistry()
+    Metrics.create(other)  # a second registry is independent, and creating it does not fail
+    assert 'feedrec_events_total{type="click"}' not in generate_latest(other).decode()
