@@ -35,4 +35,4 @@ def test_metrics_live_on_the_registry_given() -> None:
     assert "feedrec_online_hit_rate" in text
     other = CollectorRegistry()
     Metrics.create(other)  # a second registry is independent, and creating it does not fail
-    assert 'feedrec_events_total{type="click"}' not in generate_latest(other).decode()
+    assert 'feedrec_events_total{type="click"} 0.0' in generate_latest(other).decode()
