@@ -22,7 +22,8 @@ from feedrec.model.steps.learn import LearnState
 from feedrec.model.steps.retrieve import RetrieveState
 from feedrec.model.twotower import EmbeddingState
 
-#: Layout of :class:`Snapshot`; a checkpoint of another layout is refused on restore.
+#: Layout of :class:`Snapshot`; a checkpoint of another layout is refused on restore, but for
+#: layout 3 (the same states before they were grouped by step), which is read as this one.
 SNAPSHOT_FORMAT = 4
 
 
@@ -42,23 +43,56 @@ class Snapshot:
     @classmethod
     def from_plain(cls, data: Any) -> Snapshot:
         layout = data.get("format", 1) if isinstance(data, dict) else None
-        if layout != SNAPSHOT_FORMAT:
+        if layout not in (3, SNAPSHOT_FORMAT):
             raise CheckpointError(
                 f"checkpoint of model version {data.get('version') if layout else '?'} has "
-                f"layout {layout}, this feedrec reads layout {SNAPSHOT_FORMAT}; move the "
+                f"layout {layout}, this feedrec reads layouts 3 and {SNAPSHOT_FORMAT}; move the "
                 "checkpoint directory aside to start with a fresh model"
             )
         try:
-            return typing.cast(Snapshot, _from_plain(cls, data, _HINTS))
+            plain = _from_layout_3(data) if layout == 3 else data
+            return typing.cast(Snapshot, _from_plain(cls, plain, _HINTS))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(
-                f"checkpoint of layout {SNAPSHOT_FORMAT} is incomplete or damaged ({exc!r}); "
-                "move the checkpoint directory aside to start with a fresh model"
+                f"checkpoint of layout {layout} is incomplete or damaged ({exc!r}); move the "
+                "checkpoint directory aside to start with a fresh model"
             ) from exc
 
 
 #: The concrete types behind fields typed ``Any`` (the model's own state).
 _HINTS: dict[tuple[type, str], type] = {(LearnState, "model"): EmbeddingState}
+
+
+def _from_layout_3(data: dict[str, Any]) -> dict[str, Any]:
+    """A layout-3 checkpoint (written before the steps) in this layout's plain form: the same
+    states, grouped by the step that owns them."""
+
+    def id_map(state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "capacity": state["capacity"],
+            "ids": state["ids"],
+            "rows": state["rows"],
+            "free": [],
+            "next": state["next"],
+        }
+
+    sources = data["sources"]
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "version": data["version"],
+        "fold": {"repeats": data["repeats"], "session_gaps": data["session_gaps"]},
+        "learn": {
+            "model": data["model"],
+            "vocab": {"users": id_map(data["users"]), "items": id_map(data["items"])},
+            "learned": data.get("learned", {}),
+            "learned_events": data.get("learned_events", 0),
+        },
+        "retrieve": {
+            "stats": data["stats"],
+            "sources": {"covisit": sources["covisit"], "covisit_long": sources["covisit_long"]},
+        },
+        "rank": data["ranker"],
+    }
 
 
 def _to_plain(value: Any) -> Any:

@@ -79,6 +79,9 @@ def test_fields_a_later_version_dropped_are_ignored_and_missing_ones_refused() -
 
 
 def test_another_layout_is_refused_before_anything_is_read() -> None:
-    for plain in ({"format": 3, "version": 12}, {"version": 5}, "not a checkpoint"):
-        with pytest.raises(CheckpointError, match="layout"):
+    for plain in ({"format": 2, "version": 12}, {"version": 5}, "not a checkpoint"):
+        with pytest.raises(CheckpointError, match="reads layouts 3 and 4"):
             Snapshot.from_plain(plain)
+    # Layout 3 (before the steps) is read, and refused when damaged.
+    with pytest.raises(CheckpointError, match="layout 3 is incomplete or damaged"):
+        Snapshot.from_plain({"format": 3, "version": 12})

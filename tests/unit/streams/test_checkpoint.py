@@ -106,6 +106,6 @@ def test_a_pipeline_snapshot_round_trips_through_a_checkpoint_file(tmp_path) -> 
 def test_a_snapshot_of_another_layout_is_refused_with_what_to_do(tmp_path) -> None:
     from feedrec.model.exceptions import CheckpointError
 
-    save_checkpoint(tmp_path, {"version": 3, "format": 3, "model": {}})
-    with pytest.raises(CheckpointError, match="layout 3.*move the checkpoint directory aside"):
+    save_checkpoint(tmp_path, {"version": 3, "format": 2, "model": {}})
+    with pytest.raises(CheckpointError, match="layout 2.*move the checkpoint directory aside"):
         load_snapshot(tmp_path)
