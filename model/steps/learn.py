@@ -20,7 +20,7 @@ are skipped (:meth:`Learn.take_unlearned`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,7 +232,7 @@ class Learn:
         return self.model.learn_many(user_rows, item_rows, weights, hist)
 
     @staticmethod
-    def _rows(idmap: IdMap, ids: list[str], evict: Any) -> np.ndarray:
+    def _rows(idmap: IdMap, ids: list[str], evict: Callable[[np.ndarray], None]) -> np.ndarray:
         rows, evicted = idmap.rows_for(ids)
         if len(evicted):
             evict(evicted)

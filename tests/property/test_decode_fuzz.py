@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Literal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,7 +73,9 @@ def with_field(ev: dict, raw_field: bytes) -> bytes:
     return b"{" + raw_field + (b"," + body[1:] if len(body) > 2 else b"}")
 
 
-def deeper_than_the_decoder_follows(draw: st.DrawFn, bytes_per_level: int) -> int:
+def deeper_than_the_decoder_follows(
+    draw: Callable[[st.SearchStrategy[int]], int], bytes_per_level: int
+) -> int:
     """A nesting depth past the interpreter's recursion limit (1,000 by default; Hypothesis
     raises it while a test runs), within the payload limit. The decoder recurses once per level,
     so shallower nesting in an unknown field is simply skipped with the field."""
@@ -241,7 +245,12 @@ def poison_of_each_kind(draw: st.DrawFn) -> tuple[str, bytes | None, str]:
         max_size=12,
     )
 )
-def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) -> None:
+def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(
+    mix: list[
+        tuple[Literal["good"], str, dict, bool]
+        | tuple[Literal["bad"], tuple[str, bytes | None, str]]
+    ],
+) -> None:
     records, good, expected = [], [], {}
     for offset, entry in enumerate(mix):
         if entry[0] == "good":
@@ -270,7 +279,9 @@ def test_good_events_come_out_in_order_and_each_bad_record_is_refused_once(mix) 
         st.tuples(st.sampled_from([*TOPICS, "items", ""]), st.none() | st.binary()), max_size=20
     )
 )
-def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(raw) -> None:
+def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(
+    raw: list[tuple[str, bytes | None]],
+) -> None:
     records = [Record(topic, 0, i, value) for i, (topic, value) in enumerate(raw)]
     events, rejected = decode_events(records, NOW)
     assert len(events) + len(rejected) == len(records)
@@ -284,7 +295,9 @@ def test_arbitrary_bytes_never_raise_and_every_record_is_accounted_for(raw) -> N
 
 @settings(max_examples=50, deadline=None)
 @given(data=st.data(), arrays=st.booleans(), top=st.booleans())
-def test_nesting_past_the_recursion_limit_is_bad_json_that_says_why(data, arrays, top) -> None:
+def test_nesting_past_the_recursion_limit_is_bad_json_that_says_why(
+    data: st.DataObject, arrays: bool, top: bool
+) -> None:
     opener, closer = (b"[", b"]") if arrays else (b'{"a":', b"}")
     depth = deeper_than_the_decoder_follows(data.draw, len(opener) + len(closer))
     inner = opener * depth + b"1" + closer * depth

@@ -18,7 +18,9 @@ KINDS = st.sampled_from(BACKENDS)
     data=st.data(),
     k=st.integers(1, 12),
 )
-def test_search_returns_at_most_k_unique_known_ids_best_first(kind, ids, data, k) -> None:
+def test_search_returns_at_most_k_unique_known_ids_best_first(
+    kind: str, ids: list[int], data: st.DataObject, k: int
+) -> None:
     idx = make_index(4, kind=kind)
     if ids:
         idx.upsert(np.array(ids), data.draw(arrays(np.float32, (len(ids), 4), elements=floats)))
@@ -47,7 +49,9 @@ ops = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(kind=KINDS, script=ops, seed=st.integers(0, 2**16))
-def test_any_sequence_of_upserts_and_removes_matches_a_dict(kind, script, seed) -> None:
+def test_any_sequence_of_upserts_and_removes_matches_a_dict(
+    kind: str, script: list[tuple[str, list[int]]], seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     idx = make_index(4, kind=kind)
     truth: dict[int, np.ndarray] = {}

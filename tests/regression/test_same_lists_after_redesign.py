@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import msgspec
 import torch
@@ -109,8 +109,9 @@ def evaluator_lists(events: list[dict]) -> list[list]:
     return method.lists
 
 
-def _as_dicts(events, topics: dict[str, str]) -> list[dict]:  # noqa: ANN001
-    return [msgspec.to_builtins(e) | {"topic": topics[e.event_type]} for e in events]
+def _as_dicts(events: list[Event], topics: dict[str, str]) -> list[dict]:
+    # The simulators give every event its type (a str, never None).
+    return [msgspec.to_builtins(e) | {"topic": topics[cast(str, e.event_type)]} for e in events]
 
 
 def _streams() -> dict[str, list[dict]]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from feedrec.model.clock import ManualClock
 from feedrec.model.config import PipelineConfig
 from feedrec.model.events import CatalogItem, Event
-from feedrec.model.pipeline import Pipeline
+from feedrec.model.pipeline import BatchResult, Pipeline
 from feedrec.model.ranking import RankConfig
 from feedrec.model.twotower import ModelConfig
 
@@ -16,7 +18,11 @@ NOW = 1_700_000_000_000
 
 
 def make(
-    train_batch: int = 256, delay: float = 3600.0, lr: float = 0.02, ranker_sample: int = 32, **rank
+    train_batch: int = 256,
+    delay: float = 3600.0,
+    lr: float = 0.02,
+    ranker_sample: int = 32,
+    **rank: Any,
 ) -> Pipeline:
     cfg = PipelineConfig(
         model=ModelConfig(dim=8, user_capacity=64, item_capacity=64, negatives=4, lr=lr),
@@ -37,14 +43,14 @@ class Shop:
         self.states: dict[str, bytes] = {}
         self.n = 0
 
-    def send(self, *events: tuple[str, str, str]):
+    def send(self, *events: tuple[str, str, str]) -> BatchResult:
         batch = []
         for user, item, kind in events:
             self.n += 1
             batch.append(Event(f"e{self.n}", user, item, NOW + self.n, event_type=kind))
         return self.send_events(batch)
 
-    def send_events(self, batch: list[Event]):
+    def send_events(self, batch: list[Event]) -> BatchResult:
         result = self.p.process(batch, {e.user_id: self.states.get(e.user_id) for e in batch})
         self.states.update(result.states)
         return result

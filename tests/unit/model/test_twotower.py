@@ -1,5 +1,7 @@
 """Conformance of the retrieval model: learning, determinism, round trips, eviction resets."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,9 @@ CFG = ModelConfig(
 )
 
 
-def synthetic_batches(n_batches: int, seed: int = 0):
+def synthetic_batches(
+    n_batches: int, seed: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Users 0-31 like items 0-49, users 32-63 like items 100-149."""
     rng = np.random.default_rng(seed)
     for _ in range(n_batches):

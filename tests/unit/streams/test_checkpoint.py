@@ -1,10 +1,13 @@
+from pathlib import Path
+from typing import NoReturn
+
 import pytest
 import torch
 
 from feedrec.streams.checkpoint import load_latest, load_snapshot, save_checkpoint, save_snapshot
 
 
-def test_latest_wins_and_only_three_are_kept(tmp_path) -> None:
+def test_latest_wins_and_only_three_are_kept(tmp_path: Path) -> None:
     for v in (1, 5, 3, 7):
         save_checkpoint(tmp_path, {"version": v, "w": torch.ones(2) * v})
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -13,20 +16,20 @@ def test_latest_wins_and_only_three_are_kept(tmp_path) -> None:
     assert snap is not None and snap["version"] == 7 and snap["w"].tolist() == [7.0, 7.0]
 
 
-def test_a_torn_newest_file_falls_back_to_the_previous(tmp_path) -> None:
+def test_a_torn_newest_file_falls_back_to_the_previous(tmp_path: Path) -> None:
     save_checkpoint(tmp_path, {"version": 2})
     (tmp_path / "ckpt-000000000009.pt").write_bytes(b"half a checkpoint")
     snap = load_latest(tmp_path)
     assert snap is not None and snap["version"] == 2
 
 
-def test_no_checkpoint_is_none_and_no_temp_files_remain(tmp_path) -> None:
+def test_no_checkpoint_is_none_and_no_temp_files_remain(tmp_path: Path) -> None:
     assert load_latest(tmp_path / "missing") is None
     save_checkpoint(tmp_path, {"version": 1})
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt-000000000001.pt"]
 
 
-def test_a_file_whose_name_lies_about_its_version_is_skipped(tmp_path) -> None:
+def test_a_file_whose_name_lies_about_its_version_is_skipped(tmp_path: Path) -> None:
     save_checkpoint(tmp_path, {"version": 4})
     (tmp_path / "ckpt-000000000004.pt").rename(tmp_path / "ckpt-000000000008.pt")
     save_checkpoint(tmp_path, {"version": 2})
@@ -34,7 +37,7 @@ def test_a_file_whose_name_lies_about_its_version_is_skipped(tmp_path) -> None:
     assert snap is not None and snap["version"] == 2
 
 
-def test_unusable_directories_raise_checkpoint_error(tmp_path) -> None:
+def test_unusable_directories_raise_checkpoint_error(tmp_path: Path) -> None:
     import pytest
 
     from feedrec.model.exceptions import CheckpointError, FeedrecError
@@ -50,13 +53,13 @@ def test_unusable_directories_raise_checkpoint_error(tmp_path) -> None:
     assert issubclass(CheckpointError, FeedrecError)
 
 
-def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path) -> None:
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     import pytest
 
     save_checkpoint(tmp_path, {"version": 1})
 
     class Unpicklable:
-        def __reduce__(self):
+        def __reduce__(self) -> NoReturn:
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -66,7 +69,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path) -> None:
     assert snap is not None and snap["version"] == 1
 
 
-def test_a_pipeline_snapshot_round_trips_through_a_checkpoint_file(tmp_path) -> None:
+def test_a_pipeline_snapshot_round_trips_through_a_checkpoint_file(tmp_path: Path) -> None:
     """The typed snapshot goes to disk in its plain form and comes back as the same lists."""
     from feedrec.model.clock import ManualClock
     from feedrec.model.config import PipelineConfig
@@ -103,7 +106,7 @@ def test_a_pipeline_snapshot_round_trips_through_a_checkpoint_file(tmp_path) -> 
     assert isinstance(plain, dict) and isinstance(plain["learn"]["vocab"]["items"], dict)
 
 
-def test_a_snapshot_of_another_layout_is_refused_with_what_to_do(tmp_path) -> None:
+def test_a_snapshot_of_another_layout_is_refused_with_what_to_do(tmp_path: Path) -> None:
     from feedrec.model.exceptions import CheckpointError
 
     save_checkpoint(tmp_path, {"version": 3, "format": 2, "model": {}})

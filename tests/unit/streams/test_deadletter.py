@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry
 
 import feedrec.streams.kafka
@@ -16,6 +16,8 @@ from feedrec.streams import deadletter
 from feedrec.streams.deadletter import (
     COPY_LIMIT_BYTES,
     PRODUCER_MESSAGE_MAX_BYTES,
+    DeliveryReport,
+    Headers,
     dead_letter,
     dead_letter_sink,
     letter_size,
@@ -152,7 +154,14 @@ class FakeProducer:
     reports: list = field(default_factory=list)
     polls: int = 0
 
-    def produce(self, topic, value=None, key=None, headers=None, on_delivery=None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        on_delivery: DeliveryReport | None = None,
+    ) -> None:
         if self.full:
             self.full -= 1
             raise BufferError("Local: Queue full")
@@ -181,7 +190,7 @@ class FakeProducer:
 
 
 class Reports(list):
-    def __call__(self, err, msg) -> None:
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
         self.append((err, msg.topic()))
 
 

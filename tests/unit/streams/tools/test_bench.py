@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 from feedrec.streams.tools.bench import _broker_pids, _cpu_seconds
 
@@ -19,7 +20,7 @@ def test_cpu_seconds_counts_this_process_and_ignores_missing_ones() -> None:
     assert _cpu_seconds([2**22 + 1]) == 0.0  # above pid_max: never a live process
 
 
-def test_broker_pids_finds_a_process_named_like_the_broker(tmp_path) -> None:
+def test_broker_pids_finds_a_process_named_like_the_broker(tmp_path: Path) -> None:
     fake = tmp_path / "tansu-fake"
     sleep = shutil.which("sleep")
     assert sleep is not None, "no sleep on the PATH"

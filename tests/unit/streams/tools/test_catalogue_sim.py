@@ -58,7 +58,7 @@ def day(e: dict) -> float:
     return (e["ts"] - START_MS) / DAY_MS
 
 
-def test_no_user_touches_an_item_twice(stream) -> None:
+def test_no_user_touches_an_item_twice(stream: list[tuple[str, dict]]) -> None:
     pairs = [(e["user_id"], e["item_id"]) for _, e in stream]
     assert len(stream) == 50_000
     assert len(set(pairs)) == len(pairs)
@@ -84,7 +84,7 @@ def test_deterministic_for_a_seed() -> None:
     assert [e["event_id"] for _, e in a[:3]] == ["cat3-1", "cat3-2", "cat3-3"]
 
 
-def test_every_event_follows_the_public_schema(stream) -> None:
+def test_every_event_follows_the_public_schema(stream: list[tuple[str, dict]]) -> None:
     for topic, fields in stream[:5000]:
         assert topic in TOPICS.values()
         assert fields.keys() == FIELDS.keys()
@@ -103,7 +103,7 @@ def test_every_event_follows_the_public_schema(stream) -> None:
         assert abs(share[TOPICS[kind]] / len(stream) - expected) < 0.02, share
 
 
-def test_users_have_long_histories_in_visits_days_apart(stream) -> None:
+def test_users_have_long_histories_in_visits_days_apart(stream: list[tuple[str, dict]]) -> None:
     by = histories(stream)
     lengths = sorted((len(h) for h in by.values()), reverse=True)
     assert np.median(lengths) >= 6
@@ -140,7 +140,7 @@ def test_tastes_drift() -> None:
     assert drifting > still + 0.08, (drifting, still)
 
 
-def test_popularity_shifts_over_weeks(stream) -> None:
+def test_popularity_shifts_over_weeks(stream: list[tuple[str, dict]]) -> None:
     def top(lo: float, hi: float) -> set[str]:
         counts = Counter(e["item_id"] for _, e in stream if lo <= day(e) < hi)
         return {i for i, _ in counts.most_common(100)}
@@ -150,7 +150,7 @@ def test_popularity_shifts_over_weeks(stream) -> None:
     assert len(first & last) < 50
 
 
-def test_items_are_released_over_time(stream) -> None:
+def test_items_are_released_over_time(stream: list[tuple[str, dict]]) -> None:
     """New items keep arriving: the last month's best sellers mostly first appeared after day
     100, and a new item's traffic comes soon after it appears (rare old items, too, can first
     be touched late, but neither of these holds for them)."""
@@ -166,7 +166,7 @@ def test_items_are_released_over_time(stream) -> None:
     assert np.mean([early[i] / counts[i] for i in fresh]) > 0.7
 
 
-def test_consecutive_picks_in_a_visit_share_a_category(stream) -> None:
+def test_consecutive_picks_in_a_visit_share_a_category(stream: list[tuple[str, dict]]) -> None:
     same_visit: list[bool] = []
     across: list[bool] = []
     for h in histories(stream).values():

@@ -6,12 +6,20 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Collection
+from typing import Protocol
 
 from feedrec.model.events import Event
+from feedrec.streams.tools.evaluation.base import Method
 from feedrec.streams.tools.evaluation.popularity import Popularity
 
 T0 = 1_700_000_000_000
 HOUR_MS = 3_600_000
+
+
+class ScoringMethod(Method, Protocol):
+    """A method that also shows a user's scores (item-kNN, sequential rules)."""
+
+    def scores(self, user_id: str) -> dict[str, float]: ...
 
 
 def ev(n: int, user: str, item: str, ts: int = 0, kind: str = "click") -> Event:
@@ -46,7 +54,7 @@ def random_stream(n: int = 400, seed: int = 1) -> list[Event]:
     ]
 
 
-def check_seen_policy(method, events: list[Event], seen: str) -> None:
+def check_seen_policy(method: ScoringMethod, events: list[Event], seen: str) -> None:
     """``method`` (fed ``events``, with ``seen``) gives k distinct catalogue items, fills up
     with popularity, honours its seen policy, and with ``allow`` lists by its own scores."""
     seen_by: dict[str, set[str]] = {}
@@ -78,7 +86,7 @@ def check_seen_policy(method, events: list[Event], seen: str) -> None:
             )
 
 
-def check_grid(cls, events: list[Event]) -> None:
+def check_grid(cls: type[ScoringMethod], events: list[Event]) -> None:
     """``cls.GRID`` holds the default, every seen policy and both ends of the decay, and each
     variant learns in two steps and lists 10 distinct items with finite scores."""
     grid = cls.GRID

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -142,7 +143,7 @@ def test_unknown_method_names_say_what_exists() -> None:
         make_method("nope")
 
 
-def test_cli_writes_the_documented_json(tmp_path, capsys) -> None:
+def test_cli_writes_the_documented_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv = tmp_path / "tiny.csv"
     rows = ["ts,user_id,item_id,event_type"]
     for i in range(200):
@@ -188,17 +189,17 @@ class Recorder:
         self.x = x
         self.last: dict[str, str] = {}
 
-    def learn(self, events):
+    def learn(self, events: Sequence[Event]) -> None:
         Recorder.newest = max(Recorder.newest, *(e.ts for e in events))
         self.last |= {e.user_id: e.item_id for e in events}
 
-    def recommend(self, user_id, now_ms, k):
+    def recommend(self, user_id: str, now_ms: int, k: int) -> list[str]:
         Recorder.newest = max(Recorder.newest, now_ms)
         # Variant 2 offers the user's last item (often what they go to next); 1 offers nothing.
         return [self.last[user_id]] if self.x == 2 and user_id in self.last else []
 
 
-def test_tuning_reads_nothing_of_the_report_window(monkeypatch) -> None:
+def test_tuning_reads_nothing_of_the_report_window(monkeypatch: pytest.MonkeyPatch) -> None:
     events = simulated_events(3000)
     split = split_time(events[0].ts, events[-1].ts, 0.7)
     monkeypatch.setattr(tuning, "grid", lambda name: Recorder.GRID)
@@ -269,7 +270,9 @@ def test_bootstrap_pairs_users() -> None:
         paired_ratio(users, a, b[:-1])
 
 
-def test_cli_tune_records_every_choice_and_the_interval(tmp_path, capsys) -> None:
+def test_cli_tune_records_every_choice_and_the_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.json"
     assert (
         main(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ SIM = {
 NOW = T0 + 13_000
 
 
-def learnt(events: list[Event] = EVENTS, **kw) -> ItemKNN:
+def learnt(events: list[Event] = EVENTS, **kw: Any) -> ItemKNN:
     """An ItemKNN fed ``events``; plain cosine (lam 0) unless ``kw`` says otherwise."""
     knn = ItemKNN(**({"lam": 0.0} | kw))
     knn.learn(events)

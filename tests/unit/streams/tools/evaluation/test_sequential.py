@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from feedrec.model.events import Event
@@ -42,7 +44,7 @@ RULES = {
 NOW = T0 + 11_000
 
 
-def learnt(events: list[Event] = EVENTS, **kw) -> SequentialRules:
+def learnt(events: list[Event] = EVENTS, **kw: Any) -> SequentialRules:
     sr = SequentialRules(**kw)
     sr.learn(events)
     return sr
