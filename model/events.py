@@ -141,7 +141,7 @@ def _refusal(exc: Exception) -> Refusal:
         return _classify(exc), str(exc)
     if isinstance(exc, msgspec.DecodeError):
         # msgspec reports invalid UTF-8 inside a string as a DecodeError; values that are not
-        # UTF-8 are caught before decoding (see decode_batch), this is the fallback.
+        # UTF-8 are caught before decoding (see decode_events), this is the fallback.
         if "UTF-8" in str(exc):
             return "not_utf8", str(exc)
         return "bad_json", str(exc)

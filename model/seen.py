@@ -9,7 +9,7 @@ state stays bounded and very old items are forgotten.
 
 Items are hashed by id with an unkeyed 64-bit BLAKE2b (stable across processes, unlike
 ``hash``), so a worker and its restarted successor agree, and candidate rows carry the same key
-(:attr:`model.items.ItemStats.key`) for a vectorised membership test.
+(:attr:`feedrec.model.items.ItemStats.key`) for a vectorised membership test.
 """
 
 from __future__ import annotations

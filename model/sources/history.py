@@ -3,7 +3,7 @@ what waits in their cart.
 
 Shoppers come back to what they looked at minutes ago and buy what they carted; on a
 catalogue where nobody returns to an item, the ranker learns to weigh these down (and the
-ranking hides seen items outright, see :class:`model.ranking.RepeatShare`).
+ranking hides seen items outright, see :class:`feedrec.model.state.RepeatShare`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A seeded "catalogue" stream: long user histories over months, no repeats, drifting tastes and
 popularity that rises and fades over weeks, the kind of data book, film or product-catalogue
-datasets hold (unlike :mod:`streams.simulator`, whose short sessions come back to the items they
+datasets hold (unlike :mod:`feedrec.streams.tools.simulator`, whose short sessions come back to the items they
 just saw).
 
 The world:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 from pathlib import Path
 
@@ -47,3 +48,37 @@ def test_the_architecture_names_real_files_and_functions() -> None:
         }
         for part in name.split("."):
             assert part in defined, f"docs/architecture.md: {path}: {name}"
+
+
+def test_docstrings_name_modules_and_objects_that_exist() -> None:
+    """Every absolute ``:mod:``/``:class:``/``:func:``... reference in the code resolves."""
+    pattern = re.compile(
+        r":(?:mod|class|func|meth|data|attr):`~?((?:feedrec|model|index|streams)\.[\w.]+)`"
+    )
+    missing = []
+    for folder in ("model", "index", "streams"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for ref in pattern.findall(path.read_text()):
+                if not _resolves(ref):
+                    missing.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert missing == []
+
+
+def _resolves(ref: str) -> bool:
+    """Whether the dotted ``ref`` names a module, or something defined in one (an attribute a
+    class sets on its instances counts: it is read from the class's source)."""
+    parts = ref.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for n, name in enumerate(parts[split:]):
+            if hasattr(obj, name):
+                obj = getattr(obj, name)
+            elif n == len(parts) - split - 1 and isinstance(obj, type):
+                return f"self.{name}" in inspect.getsource(obj)
+            else:
+                return False
+        return True
+    return False

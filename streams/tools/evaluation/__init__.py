@@ -9,5 +9,6 @@
 - :mod:`.tuning`: choose each method's variant on the tuning window alone;
 - :mod:`.bootstrap`: a paired bootstrap over users for the ratio of two hit rates.
 
-Nothing here does I/O; ``streams.evaluation`` reads datasets and writes reports.
+The protocol and the methods do no I/O: :mod:`.datasets` reads datasets, :mod:`.report` writes
+the results.
 """

@@ -18,7 +18,7 @@ pairs within that many items of each other count, which keeps a long history's u
 ``n(j)`` sums ``r(u, j) ** 2``; when ``r(u, j)`` rises, the pairs with ``u``'s recent items
 grow by the difference. ``half_life_s`` (None: no decay) ages the co-occurrences, not the
 degrees ``n``: ``c`` is stored as ``w * exp(rate * (ts - origin))``, which only ever compares
-with values stored the same way (:class:`model.evaluation.base.Growth`). Each item row
+with values stored the same way (:class:`feedrec.streams.tools.evaluation.base.Growth`). Each item row
 keeps its ``pairs`` most similar co-occurrences, pruned back to that when the row doubles.
 
 Recommending. ``score(j) = sum over the user's last window items i (p = 0 the newest) of

@@ -131,7 +131,7 @@ class Result:
     timeline: dict[str, list[tuple[int, int]]]
     #: The user of every scored event of the report window (browse excluded), in order, and per
     #: method the rank it gave that event's item (0: not in its list): what paired comparisons
-    #: such as :func:`model.evaluation.bootstrap.paired_ratio` resample.
+    #: such as :func:`feedrec.streams.tools.evaluation.bootstrap.paired_ratio` resample.
     report_users: list[str] = field(default_factory=list)
     report_ranks: dict[str, list[int]] = field(default_factory=dict)
 

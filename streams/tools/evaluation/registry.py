@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from feedrec.streams.tools.evaluation.base import Method
 
-#: name -> ``module:class`` under :mod:`model.evaluation`.
+#: name -> ``module:class`` under :mod:`feedrec.streams.tools.evaluation`.
 METHODS: dict[str, str] = {
     "feedrec": "feedrec:Feedrec",
     "popularity": "popularity:Popularity",

@@ -14,7 +14,7 @@ Learning. Each event on item ``j`` by a user adds, for every item ``i`` among th
 after ``i`` says more than a browse. ``half_life_s`` (None: no decay, SR's form) ages rules:
 a weight is stored as ``w * exp(rate * (ts - origin))`` and only compared with weights stored
 the same way, so nothing is swept; everything is rescaled once when the factor grows large
-(:class:`model.evaluation.base.Growth`). Each source item keeps its ``successors``
+(:class:`feedrec.streams.tools.evaluation.base.Growth`). Each source item keeps its ``successors``
 strongest rules, pruned back to that when its row doubles, so memory stays bounded.
 
 Recommending. SR's standard form scores items by the rules from the user's LAST item:

@@ -1,6 +1,6 @@
 """STAN: Sequence and Time Aware Neighbourhood (Garg et al., SIGIR 2019), on a stream of users.
 
-SKNN (:mod:`model.evaluation.sknn`: the same sessions cut by ``gap_s``, inverted index, query of
+SKNN (:mod:`feedrec.streams.tools.evaluation.sknn`: the same sessions cut by ``gap_s``, inverted index, query of
 the user's last ``session_len`` distinct items and "recent" sampling of ``sample`` candidates)
 with the paper's three decays:
 
